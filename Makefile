@@ -1,0 +1,44 @@
+# Two commands: `make run` (set up on first use, then serve the app on 127.0.0.1) and
+# `make test` (same set-up, then the whole suite, browser tests included).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.workbench-installed
+PORT   ?= 8501
+
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
+
+.PHONY: setup run test bench browser clean
+
+setup: $(STAMP)
+
+# Reinstalls only when a requirements file changes; a second `make run` starts in seconds.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup_assets.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . --config-settings editable_mode=compat
+	bash scripts/setup_assets.sh
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m workbench prepare
+	@echo "LLM Workbench: http://127.0.0.1:$(PORT)"
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+browser:
+	bash scripts/ensure_chromium.sh
+
+test: setup browser
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .cache tests/e2e/artifacts

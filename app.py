@@ -1,0 +1,54 @@
+"""LLM Workbench entry: navigation, the shared model picker, and the home page (model card, workspace)."""
+
+import pandas as pd
+import streamlit as st
+
+from workbench import ui, workspace
+from workbench.store import Store
+
+
+def home() -> None:
+    st.title("LLM Workbench")
+    st.caption("Look inside language models and change them: attention, prompt experiments, "
+               "LoRA fine-tunes, evaluation and bias dashboards, in one place.")
+    loaded = ui.current_model()
+    info = loaded.info
+
+    st.subheader(f"Model card: {info.name}")
+    cols = st.columns(4)
+    cols[0].metric("Architecture", info.architecture)
+    cols[1].metric("Parameters", f"{info.parameters / 1e6:,.1f} M")
+    cols[2].metric("Layers", info.layers)
+    cols[3].metric("Heads (key/value)", f"{info.heads} ({info.kv_heads})")
+    cols = st.columns(4)
+    cols[0].metric("Context length", f"{info.context_length:,}")
+    cols[1].metric("Vocabulary", f"{info.vocab_size:,}")
+    cols[2].metric("Dtype / device", f"{info.dtype} / {info.device}")
+    cols[3].metric("Memory", ui.human_bytes(info.memory_bytes))
+    with st.expander("All fields"):
+        st.dataframe(pd.DataFrame({"field": list(vars(info)), "value": [str(v) for v in vars(info).values()]}),
+                     hide_index=True, width="stretch")
+    if info.kv_heads != info.heads:
+        st.caption(f"Grouped-query attention: {info.heads} query heads share {info.kv_heads} key/value heads "
+                   f"({info.heads // max(info.kv_heads, 1)} query heads per key/value head).")
+
+    st.subheader("Pages")
+    for page in st.session_state.get("wb_pages", [])[1:]:
+        st.page_link(page)
+
+    st.subheader("Workspace")
+    st.write(f"Folder: `{workspace.home()}` (set `WORKBENCH_HOME` to move it; delete it to reset the app).")
+    entries = workspace.summary()
+    if entries:
+        st.dataframe(pd.DataFrame([{"item": e.name, "files": e.files, "size": ui.human_bytes(e.bytes)}
+                                   for e in entries]), hide_index=True, width="stretch")
+    counts = Store().table_counts()
+    st.caption("Store tables: " + ", ".join(f"{name} ({n} rows)" for name, n in counts.items()))
+
+
+st.set_page_config(page_title="LLM Workbench", page_icon=":material/neurology:", layout="wide")
+pages = ui.page_objects(home)
+st.session_state["wb_pages"] = pages
+navigation = st.navigation(pages)
+ui.sidebar_model()
+navigation.run()

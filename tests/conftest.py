@@ -1,0 +1,38 @@
+"""Shared fixtures: offline hub, a throwaway workspace, and the real embedded models loaded once per session."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Set before anything imports transformers; subprocesses (streamlit run, job runners) inherit them.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+os.environ.setdefault("WORKBENCH_MODEL_CACHE", str(ROOT / ".cache" / "models"))  # conversion done once
+os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="workbench-test-home-")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    from workbench.models import ModelSpec, load
+
+    return load(ModelSpec("smollm2-135m-instruct", device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from workbench.models import ModelSpec, load
+
+    return load(ModelSpec("minilm-l6", device="cpu"))
+
+
+@pytest.fixture
+def workspace_home(tmp_path, monkeypatch):
+    """A fresh, empty workspace for one test."""
+    home = tmp_path / "workspace"
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    return home

@@ -1,0 +1,15 @@
+"""Home page in real headless Chromium: the model card appears; screenshots for the README."""
+
+import shutil
+
+from harness import ROOT, screenshot, wait_idle
+
+
+def test_home_page_shows_model_card(page, app_url):
+    page.goto(app_url)
+    page.get_by_text("Model card: smollm2-135m-instruct").wait_for(timeout=240_000)
+    wait_idle(page)
+    assert page.get_by_text("Grouped-query attention").count() == 1
+    path = screenshot(page, "home")
+    (ROOT / "docs").mkdir(exist_ok=True)
+    shutil.copy(path, ROOT / "docs" / "home.png")

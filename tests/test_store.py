@@ -1,0 +1,47 @@
+"""The workspace store migrates per component, survives reopening, and names stay inside the workspace."""
+
+import pytest
+
+from workbench import store as store_module
+from workbench import workspace
+from workbench.errors import UnsafePath
+from workbench.store import Store
+
+
+def test_store_applies_migrations_once_and_survives_reopen(workspace_home):
+    s = Store()
+    assert s.schema_versions()["core"] == len(store_module.MIGRATIONS["core"])
+    s.set_setting("theme", {"dark": True})
+    s.log_event("opened", page="home")
+    reopened = Store()
+    assert reopened.get_setting("theme") == {"dark": True}
+    assert reopened.table_counts()["events"] == 1
+    assert (workspace_home / "store.sqlite").exists()
+
+
+def test_new_migration_is_applied_to_an_existing_store(workspace_home, monkeypatch):
+    Store()
+    migrations = dict(store_module.MIGRATIONS, extra=["CREATE TABLE extra (id INTEGER PRIMARY KEY); -- note"])
+    monkeypatch.setattr(store_module, "MIGRATIONS", migrations)
+    s = Store()
+    assert s.schema_versions()["extra"] == 1
+    assert "extra" in s.table_counts()
+
+
+def test_failed_transaction_rolls_back(workspace_home):
+    s = Store()
+    with pytest.raises(RuntimeError):
+        with s.connect() as conn:
+            conn.execute("INSERT INTO settings(key, value) VALUES ('a', '1')")
+            raise RuntimeError("boom")
+    assert s.get_setting("a") is None
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", ".hidden", "..", "x" * 200])
+def test_safe_child_refuses_names_that_escape_the_workspace(workspace_home, name):
+    with pytest.raises(UnsafePath):
+        workspace.safe_child(workspace.home(), name)
+
+
+def test_safe_child_accepts_plain_names(workspace_home):
+    assert workspace.safe_child(workspace.home(), "my-adapter_v1.2").parent == workspace.home()
