@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import pkgutil
 import sys
 from dataclasses import asdict, is_dataclass
 
 from workbench.errors import WorkbenchError
 from workbench.models import ModelSpec
 
-# Each module defines `register(subparsers)`, adding parsers whose `func(args) -> int` runs the command.
-COMMAND_MODULES = [
-    "workbench.commands.core",
-]
+
+def command_modules() -> list[str]:
+    """Every module in workbench/commands/; each defines `register(subparsers)` adding parsers whose
+    `func(args) -> int` runs the command. A capability adds a file there, never an edit here."""
+    import workbench.commands
+
+    names = sorted(m.name for m in pkgutil.iter_modules(workbench.commands.__path__))
+    return [f"workbench.commands.{n}" for n in ["core"] + [n for n in names if n != "core"]]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
@@ -59,7 +64,7 @@ def print_json(value) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="LLM Workbench on the command line")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(name).register(subparsers)
     return parser
 

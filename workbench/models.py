@@ -116,6 +116,7 @@ class LoadedModel:
     info: ModelInfo
     source: Path | str
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    peft: object | None = field(default=None, repr=False, compare=False)  # set by adapters.use_adapter
 
     @property
     def kind(self) -> str:

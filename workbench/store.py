@@ -12,24 +12,19 @@ from typing import Iterator
 
 from workbench import workspace
 
-# Each component owns an ordered list of migrations; a migration is never edited once landed,
-# only appended to. Components: add a key here, put the queries for your tables in your module.
-MIGRATIONS: dict[str, list[str]] = {
-    "core": [
-        """
-        CREATE TABLE settings (
-            key   TEXT PRIMARY KEY,
-            value TEXT NOT NULL  -- JSON
-        );
-        CREATE TABLE events (
-            id      INTEGER PRIMARY KEY AUTOINCREMENT,
-            created REAL NOT NULL,   -- unix seconds
-            kind    TEXT NOT NULL,
-            detail  TEXT NOT NULL    -- JSON
-        );
-        """,
-    ],
-}
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def load_migrations() -> dict[str, list[str]]:
+    """`migrations/<component>/<NNN>_<what>.sql`, in order per component. A landed file is never edited,
+    only followed by a new one; a capability adds its own folder, never an edit here."""
+    found: dict[str, list[str]] = {}
+    for folder in sorted(p for p in MIGRATIONS_DIR.iterdir() if p.is_dir()):
+        found[folder.name] = [f.read_text() for f in sorted(folder.glob("*.sql"))]
+    return found
+
+
+MIGRATIONS: dict[str, list[str]] = load_migrations()
 
 
 class Store:
