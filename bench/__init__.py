@@ -1,0 +1,1 @@
+"""Benchmarks: each module times a baseline and ours in the same run and prints the ratio."""
