@@ -15,8 +15,9 @@ def home() -> None:
     info = loaded.info
 
     st.subheader(f"Model card: {info.name}")
+    st.markdown(f"**{info.architecture}** · {info.kind} model · loaded from `{info.source}`")
     cols = st.columns(4)
-    cols[0].metric("Architecture", info.architecture)
+    cols[0].metric("Hidden size / head dim", f"{info.hidden_size} / {info.head_dim}")
     cols[1].metric("Parameters", f"{info.parameters / 1e6:,.1f} M")
     cols[2].metric("Layers", info.layers)
     cols[3].metric("Heads (key/value)", f"{info.heads} ({info.kv_heads})")
