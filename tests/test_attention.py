@@ -86,7 +86,7 @@ def test_capture_keeps_only_requested_layers_and_stops_early(smollm2):
     assert cap.model_name == "smollm2-135m-instruct" and cap.kind == "causal" and not cap.truncated
     assert len(cap.tokens) == cap.input_ids.shape[0] == cap.pattern.shape[-1]
     again = capture_attention(smollm2, TEXT, layers=[4])
-    np.testing.assert_array_equal(again.pattern[0], cap.pattern[1])           # same map however captured
+    np.testing.assert_allclose(again.pattern[0], cap.pattern[1], atol=2e-3)   # same map however captured
 
 
 def test_capture_truncates_long_text_and_says_so(smollm2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -164,6 +165,74 @@ class _StopForward(Exception):
     """Raised by a hook once every requested layer is captured: later layers cannot change them."""
 
 
+CAPTURE_IMPLEMENTATION = "workbench_capture"  # sdpa everywhere, eager only in layers being captured
+
+
+def _additive_mask(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
+                   mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The sdpa-style mask (None = causal or none, bool = keep) as eager's additive float mask."""
+    if mask is not None and mask.dtype != torch.bool:
+        return mask
+    tq, tk = query.shape[-2], key.shape[-2]
+    if mask is None:
+        if not getattr(module, "is_causal", False) or tq == 1:
+            return None
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=query.device).tril(tk - tq)[None, None]
+    return torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill(
+        ~mask, torch.finfo(query.dtype).min)
+
+
+def _capture_attention_forward(module, query, key, value, attention_mask, **kwargs):
+    """Dispatch per layer: the model's own eager attention (weights returned) where a capture wants them,
+    sdpa (fast, no weights) elsewhere."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if not getattr(module, "_workbench_capture", False):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    import sys
+
+    eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+    if eager is None:
+        raise UnsupportedAttention(f"{type(module).__module__} has no eager attention to read weights from",
+                                   field="model")
+    kwargs.pop("is_causal", None)
+    return eager(module, query, key, value, _additive_mask(module, query, key, attention_mask), **kwargs)
+
+
+def _register_capture_implementation() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    if CAPTURE_IMPLEMENTATION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention_forward)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(CAPTURE_IMPLEMENTATION, sdpa_mask)
+
+
+@contextlib.contextmanager
+def _weights_from(loaded: LoadedModel, modules: list[torch.nn.Module], layers: set[int]):
+    """Run a block where only `layers` compute attention weights (eager) and the rest use sdpa; falls back
+    to eager everywhere for models that cannot switch implementation."""
+    _register_capture_implementation()
+    with loaded.lock:
+        before = loaded.model.config._attn_implementation
+        for i in layers:
+            modules[i]._workbench_capture = True
+        try:
+            try:
+                loaded.model.set_attn_implementation(CAPTURE_IMPLEMENTATION)
+            except (ValueError, KeyError, ImportError):
+                with models.attention_implementation(loaded, "eager"):
+                    yield
+                return
+            try:
+                yield
+            finally:
+                loaded.model.set_attn_implementation(before)
+        finally:
+            for i in layers:
+                modules[i].__dict__.pop("_workbench_capture", None)
+
+
 def _block_edges(n: int, size: int) -> np.ndarray:
     return np.unique(np.linspace(0, n, min(size, n) + 1).round().astype(np.int64))
 
@@ -285,10 +354,12 @@ def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None =
                 raise _StopForward
         return hook
 
-    handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in range(last + 1)]
+    hooked = list(range(last + 1)) if need_all else wanted
+    handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in hooked]
     input_ids = torch.tensor([ids], device=loaded.device)
     try:
-        with models.attention_implementation(loaded, "eager"), torch.inference_mode():
+        with _weights_from(loaded, modules, set(hooked)), \
+                torch.inference_mode():
             try:
                 loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
             except _StopForward:
