@@ -176,3 +176,19 @@ def test_downsample_keeps_rows_stochastic_and_averages_blocks():
     # block (0,0): rows 0 and 1 put all their weight in keys 0..1 -> 1.0
     assert small[0, 0, 0] == pytest.approx(1.0)
     assert small[0, 2, 1] == pytest.approx(np.mean([2 / 5, 2 / 6]))
+
+
+@pytest.mark.parametrize("fixture,layer,head,query", [("smollm2", 2, 7, 9), ("minilm", 4, 11, 3)])
+def test_row_math_from_projections_reproduces_the_captured_row(request, fixture, layer, head, query):
+    from workbench.attention_math import row_math
+
+    loaded = request.getfixturevalue(fixture)
+    cap = capture_attention(loaded, TEXT, layers=[layer])
+    m = row_math(loaded, cap, layer, head, query)
+    assert m.rotary == (fixture == "smollm2")
+    assert m.kv_head == (head // 3 if fixture == "smollm2" else head)
+    np.testing.assert_allclose(m.weights, cap.head(layer, head)[query], atol=2e-3)
+    assert m.weights.sum() == pytest.approx(1.0, abs=1e-5)
+    if fixture == "smollm2":
+        assert not m.visible[query + 1:].any() and np.all(m.weights[query + 1:] == 0)
+    np.testing.assert_allclose(m.scores, m.keys @ m.q * m.scale, rtol=1e-5)
