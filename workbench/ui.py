@@ -43,9 +43,19 @@ def show_error(err: WorkbenchError) -> None:
     st.error(str(err), icon=":material/error:")
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)
+# A process-wide cache, not st.cache_resource: that replays the progress bar's messages on a cache hit,
+# and the bar lives in a block created outside the function, so every later run raised
+# CacheReplayClosureError (home -> any page, or a second tab). Callers hold the per-spec lock.
+_loaded: dict[ModelSpec, LoadedModel] = {}
+MAX_LOADED = 3
+
+
 def _cached_load(spec: ModelSpec, _progress) -> LoadedModel:
-    return models.load(spec, progress=_progress)
+    if spec not in _loaded:
+        _loaded[spec] = models.load(spec, progress=_progress)
+        while len(_loaded) > MAX_LOADED:
+            _loaded.pop(next(iter(_loaded)))  # the oldest load goes first
+    return _loaded[spec]
 
 
 def load_model(spec: ModelSpec) -> LoadedModel:
