@@ -50,6 +50,20 @@ def format_prompt(loaded: LoadedModel, user: str, *, chat: bool = False, system:
     return loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def resolve_adapter(adapter):
+    """An adapter given by registry name, folder or AdapterInfo -> what `use_adapter` takes (None: the base)."""
+    if adapter is None or isinstance(adapter, adapters.AdapterInfo):
+        return adapter
+    from pathlib import Path
+
+    from workbench import workspace
+
+    path = Path(adapter).expanduser()
+    if path.is_dir():
+        return adapters.read_adapter(path)
+    return adapters.read_adapter(workspace.safe_child(adapters.adapters_dir(), str(adapter), field="adapter"))
+
+
 def _require_causal(loaded: LoadedModel) -> None:
     if loaded.kind != "causal":
         raise InvalidSetting(f"{loaded.info.name} is an {loaded.kind} model and cannot generate text",
@@ -96,7 +110,8 @@ class GenerationStream:
     def __init__(self, loaded: LoadedModel, prompt: str, params: SamplingParams, *, chat: bool,
                  system: str | None, seed: int, adapter) -> None:
         _require_causal(loaded)
-        self.loaded, self.params, self.seed, self.adapter = loaded, params, seed, adapter
+        self.loaded, self.params, self.seed = loaded, params, seed
+        self.adapter = resolve_adapter(adapter)
         self.text = format_prompt(loaded, prompt, chat=chat, system=system)
         self.prompt_ids, self.warnings = encode_prompt(loaded, self.text, chat=chat,
                                                        max_new_tokens=params.max_new_tokens)
@@ -195,7 +210,7 @@ def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress | N
     outputs: dict[tuple, tuple] = {}
     start = time.perf_counter()
     for adapter in spec.adapters:
-        with adapters.use_adapter(loaded, adapter) as active:
+        with adapters.use_adapter(loaded, resolve_adapter(adapter)) as active:
             for params in spec.param_sets:
                 encoded = []
                 for i, text in enumerate(prompts):
