@@ -1,0 +1,143 @@
+"""`LoraRunConfig`: every setting of one fine-tuning run, with help text beside each value, checked at construction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from workbench.errors import InvalidSetting
+
+TASKS = ("causal", "classification")
+SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup")
+
+# LoRA target modules per `config.model_type`; first match wins, the fallback covers most decoders.
+TARGET_MODULES: dict[str, list[str]] = {
+    "llama": ["q_proj", "v_proj"],
+    "mistral": ["q_proj", "v_proj"],
+    "qwen2": ["q_proj", "v_proj"],
+    "gemma": ["q_proj", "v_proj"],
+    "gpt2": ["c_attn"],
+    "gpt_neox": ["query_key_value"],
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+}
+FALLBACK_TARGET_MODULES = ["q_proj", "v_proj"]
+
+
+def default_target_modules(model_type: str) -> list[str]:
+    """Sensible LoRA targets for an architecture: attention query and value projections."""
+    return list(TARGET_MODULES.get(model_type, FALLBACK_TARGET_MODULES))
+
+
+@dataclass
+class LoraRunConfig:
+    """One fine-tuning run; a form, the CLI and the JSON in the run folder are all made from these fields."""
+
+    model: str = field(default="smollm2-135m-instruct",
+                       metadata={"help": "Base model: embedded name, Hugging Face id or local folder."})
+    data: str = field(default="", metadata={"help": "Training file (JSONL, CSV or TXT)."})
+    adapter_name: str = field(default="", metadata={"help": "Name of the adapter in the registry."})
+    task: str = field(default="causal",
+                      metadata={"help": "causal (language model) or classification (text/label on an encoder)."})
+    rank: int = field(default=8, metadata={"help": "LoRA rank r: size of the low-rank update."})
+    alpha: int = field(default=16, metadata={"help": "LoRA alpha; the update is scaled by alpha / r."})
+    dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA input."})
+    target_modules: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Module names to adapt; empty: the default for the architecture (q/v projections)."})
+    learning_rate: float = field(default=2e-3, metadata={"help": "Peak learning rate of AdamW."})
+    schedule: str = field(default="linear", metadata={"help": f"Learning-rate schedule: {', '.join(SCHEDULES)}."})
+    warmup_steps: int = field(default=10, metadata={"help": "Steps of linear warm-up."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    max_steps: int = field(default=0, metadata={"help": "Optimizer steps; 0: use epochs."})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the training split when max_steps is 0."})
+    batch_size: int = field(default=4, metadata={"help": "Examples per step per process."})
+    grad_accumulation: int = field(default=1, metadata={"help": "Micro-batches summed before each step."})
+    max_length: int = field(default=128, metadata={"help": "Tokens per example; longer rows are data errors "
+                                                           "(classification truncates)."})
+    response_only: bool = field(default=True, metadata={"help": "Loss on the response only (prompt/response "
+                                                                "and chat data), not on the prompt."})
+    validation_fraction: float = field(default=0.1, metadata={"help": "Share of rows held out for validation."})
+    eval_every: int = field(default=25, metadata={"help": "Steps between validation-loss measurements."})
+    save_every: int = field(default=50, metadata={"help": "Steps between checkpoints (resume points)."})
+    log_every: int = field(default=1, metadata={"help": "Steps between training-loss log lines."})
+    early_stopping_patience: int = field(
+        default=0, metadata={"help": "Stop after this many evaluations without a better validation loss; 0: off."})
+    seed: int = field(default=0, metadata={"help": "Seed for the split, data order, LoRA init and dropout."})
+    length_grouping: bool = field(
+        default=True, metadata={"help": "Batch rows of similar length together (less padding, faster)."})
+    quantize_4bit: bool = field(default=False,
+                                metadata={"help": "QLoRA: load the base in 4-bit (needs CUDA and bitsandbytes)."})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
+    num_processes: int = field(default=1, metadata={"help": "Processes for `accelerate launch` (one per GPU)."})
+    cpu_threads: int = field(default=0, metadata={"help": "CPU threads for torch; 0: one per core on an idle "
+                                                          "machine, 1 on a busy one (oversubscribed threads "
+                                                          "run many times slower)."})
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.task in TASKS, "task", f"must be one of {TASKS}"),
+            (self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}"),
+            (self.rank >= 1, "rank", "must be at least 1"),
+            (self.alpha >= 1, "alpha", "must be at least 1"),
+            (0 <= self.dropout < 1, "dropout", "must be in [0, 1)"),
+            (0 < self.learning_rate < 1, "learning_rate", "must be in (0, 1)"),
+            (self.warmup_steps >= 0, "warmup_steps", "must be 0 or more"),
+            (self.max_steps >= 0, "max_steps", "must be 0 (use epochs) or more"),
+            (self.max_steps > 0 or self.epochs > 0, "epochs", "must be above 0 when max_steps is 0"),
+            (self.batch_size >= 1, "batch_size", "must be at least 1"),
+            (self.grad_accumulation >= 1, "grad_accumulation", "must be at least 1"),
+            (8 <= self.max_length <= 32768, "max_length", "must be between 8 and 32768"),
+            (0 <= self.validation_fraction < 0.9, "validation_fraction", "must be in [0, 0.9)"),
+            (self.eval_every >= 1, "eval_every", "must be at least 1"),
+            (self.save_every >= 1, "save_every", "must be at least 1"),
+            (self.log_every >= 1, "log_every", "must be at least 1"),
+            (self.early_stopping_patience >= 0, "early_stopping_patience", "must be 0 (off) or more"),
+            (self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda"),
+            (self.num_processes >= 1, "num_processes", "must be at least 1"),
+            (self.cpu_threads >= 0, "cpu_threads", "must be 0 (auto) or more"),
+        ]
+        for ok, name, rule in checks:
+            if not ok:
+                raise InvalidSetting(f"`{name}` {rule}, got {getattr(self, name)!r}", field=name)
+        if isinstance(self.target_modules, str):
+            self.target_modules = [m.strip() for m in self.target_modules.split(",") if m.strip()]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LoraRunConfig":
+        """Build from a dict, naming any unknown key instead of ignoring it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidSetting(f"unknown setting(s): {', '.join(unknown)}", field=unknown[0])
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path | str) -> "LoraRunConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def help_text(name: str) -> str:
+    """The help string of one field, for forms and `--help`."""
+    return next(f.metadata.get("help", "") for f in fields(LoraRunConfig) if f.name == name)
+
+
+def configure_cpu_threads(requested: int = 0, processes: int = 1) -> int:
+    """Set torch's CPU thread count; auto picks 1 when other work already keeps the cores busy."""
+    import os
+
+    import torch
+
+    cores = max(1, (os.cpu_count() or 1) // processes)
+    if requested:
+        threads = requested
+    else:
+        busy = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
+        threads = 1 if busy else cores
+    torch.set_num_threads(threads)
+    return threads

@@ -1,0 +1,227 @@
+"""Background fine-tuning jobs: each runs `workbench.finetune.train` in its own process session, so it outlives
+page reloads and app restarts; the app sees it only through its store row and its run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import torch
+
+from workbench import adapters, workspace
+from workbench.errors import WorkbenchError
+from workbench.finetune import checkpoints
+from workbench.finetune.config import LoraRunConfig
+from workbench.finetune.records import (RunPaths, get_job, insert_job, list_job_rows, read_metrics, runs_dir,
+                                        update_job)
+
+TRAIN_SCRIPT = Path(__file__).resolve().parent / "train.py"
+
+
+class JobError(WorkbenchError):
+    """A job cannot be started, stopped, resumed or continued as asked."""
+
+
+def run_paths(job_id: str) -> RunPaths:
+    return RunPaths(workspace.safe_child(runs_dir(), job_id, field="job"))
+
+
+def gpu_count() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def qlora_unavailable_reason() -> str | None:
+    """Why QLoRA cannot be offered here, or None when it can."""
+    if not torch.cuda.is_available():
+        return "QLoRA (4-bit) needs a CUDA GPU; none is visible"
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return "QLoRA (4-bit) needs the bitsandbytes package (pip install bitsandbytes)"
+    return None
+
+
+def launch_command(run_dir: Path, num_processes: int) -> list[str]:
+    """The training command: plain Python for one process, `accelerate launch` for several (one per GPU)."""
+    if num_processes <= 1:
+        return [sys.executable, "-m", "workbench.finetune.train", str(run_dir)]
+    extra = ["--multi_gpu"] if gpu_count() > 1 else ["--cpu"]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *extra,
+            str(TRAIN_SCRIPT), str(run_dir)]
+
+
+def submit(config: LoraRunConfig) -> str:
+    """Create a job (queued) for this config and start it unless another job is running."""
+    if not config.adapter_name:
+        raise JobError("give the adapter a name", field="adapter_name")
+    workspace.safe_child(adapters.adapters_dir(), config.adapter_name, field="adapter_name")
+    if (adapters.adapters_dir() / config.adapter_name).exists() or any(
+            j["adapter"] == config.adapter_name and j["status"] in ("queued", "running", "stopped")
+            for j in list_job_rows()):
+        raise JobError(f"an adapter or job named {config.adapter_name!r} already exists; pick another name",
+                       field="adapter_name")
+    if config.quantize_4bit and qlora_unavailable_reason():
+        raise JobError(qlora_unavailable_reason(), field="quantize_4bit")
+    job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    paths = run_paths(job_id)
+    paths.root.mkdir(parents=True)
+    paths.config.write_text(config.to_json())
+    insert_job({"id": job_id, "adapter": config.adapter_name, "task": config.task, "base_model": config.model,
+                "data_path": str(config.data), "config": vars(config), "status": "queued",
+                "max_steps": config.max_steps})
+    launch_next_queued()
+    return job_id
+
+
+def _start_process(job_id: str) -> int:
+    paths = run_paths(job_id)
+    config = LoraRunConfig.load(paths.config)
+    paths.stop_request.unlink(missing_ok=True)
+    env = dict(os.environ, WORKBENCH_JOB_ID=job_id, WORKBENCH_HOME=str(workspace.home()), PYTHONUNBUFFERED="1")
+    log = open(paths.log, "a", encoding="utf-8")
+    log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} launching: "
+              f"{' '.join(launch_command(paths.root, config.num_processes))}\n")
+    log.flush()
+    proc = subprocess.Popen(launch_command(paths.root, config.num_processes), stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, env=env, cwd=Path(__file__).resolve().parents[2],
+                            start_new_session=True)  # its own session: survives the app and Ctrl-C
+    log.close()
+    update_job(job_id, status="running", pid=proc.pid, started=time.time(), finished=None, message="starting")
+    return proc.pid
+
+
+def launch_next_queued() -> str | None:
+    """Start the oldest queued job if none is running (one training process at a time on this machine)."""
+    rows = refresh()
+    if any(r["status"] == "running" for r in rows):
+        return None
+    queued = sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["created"])
+    if not queued:
+        return None
+    _start_process(queued[0]["id"])
+    return queued[0]["id"]
+
+
+def process_alive(pid: int | None) -> bool:
+    """True while the process runs (a zombie left by a killed child counts as dead)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def refresh() -> list[dict]:
+    """All jobs, newest first; a running job whose process has vanished becomes failed, with the reason."""
+    rows = list_job_rows()
+    for row in rows:
+        if row["status"] == "running" and not process_alive(row["pid"]):
+            last = checkpoints.latest_checkpoint(run_paths(row["id"]).checkpoints)
+            reason = ("the training process ended without finishing (killed or crashed); "
+                      + (f"resume continues from the checkpoint at {last.name}" if last
+                         else "no checkpoint was written yet, resume restarts it"))
+            update_job(row["id"], status="failed", message=reason, pid=None, finished=time.time())
+            row.update(status="failed", message=reason, pid=None)
+    return rows
+
+
+def list_jobs() -> list[dict]:
+    return refresh()
+
+
+def job(job_id: str) -> dict:
+    refresh()
+    row = get_job(job_id)
+    if row is None:
+        raise JobError(f"no job {job_id!r}", field="job")
+    return row
+
+
+def stop(job_id: str) -> dict:
+    """Ask a job to stop: it writes a checkpoint and ends as `stopped`; a queued job stops at once."""
+    row = job(job_id)
+    if row["status"] == "queued":
+        update_job(job_id, status="stopped", message="stopped before it started", finished=time.time())
+    elif row["status"] == "running":
+        run_paths(job_id).stop_request.write_text(str(time.time()))
+    else:
+        raise JobError(f"job {job_id} is {row['status']}, not running", field="job")
+    return job(job_id)
+
+
+def wait(job_id: str, timeout_s: float = 600, statuses: tuple[str, ...] = ("done", "failed", "stopped")) -> dict:
+    """Poll until the job reaches one of `statuses` (for the CLI and tests)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        row = job(job_id)
+        if row["status"] in statuses:
+            return row
+        time.sleep(0.5)
+    raise JobError(f"job {job_id} still {row['status']} after {timeout_s:.0f} s", field="job")
+
+
+def resume(job_id: str) -> dict:
+    """Restart a stopped or failed job from its last fully written checkpoint (or from the start)."""
+    row = job(job_id)
+    if row["status"] not in ("stopped", "failed"):
+        raise JobError(f"only a stopped or failed job can be resumed; {job_id} is {row['status']}", field="job")
+    update_job(job_id, status="queued", message="waiting to resume", finished=None)
+    launch_next_queued()
+    return job(job_id)
+
+
+def continue_run(job_id: str, more_steps: int, adapter_name: str | None = None) -> dict:
+    """Train a finished job N more steps from its final checkpoint (same optimizer), as a new adapter."""
+    row = job(job_id)
+    if row["status"] != "done":
+        raise JobError(f"only a finished job can be continued; {job_id} is {row['status']}", field="job")
+    if more_steps < 1:
+        raise JobError(f"`more_steps` must be at least 1, got {more_steps}", field="more_steps")
+    paths = run_paths(job_id)
+    last = checkpoints.latest_checkpoint(paths.checkpoints)
+    if last is None:
+        raise JobError("this job has no checkpoint to continue from", field="job")
+    done_steps = checkpoints.TrainState(**json.loads((last / "state.json").read_text())).step
+    config = LoraRunConfig.load(paths.config)
+    config.max_steps = done_steps + more_steps
+    config.adapter_name = adapter_name or f"{row['adapter']}-step{config.max_steps}"
+    if (adapters.adapters_dir() / config.adapter_name).exists():
+        raise JobError(f"an adapter named {config.adapter_name!r} already exists", field="adapter_name")
+    paths.config.write_text(config.to_json())
+    update_job(job_id, status="queued", adapter=config.adapter_name, config=vars(config),
+               max_steps=config.max_steps, message=f"continuing for {more_steps} more steps", finished=None)
+    launch_next_queued()
+    return job(job_id)
+
+
+def delete_job(job_id: str) -> None:
+    """Forget a finished job and its run folder (its registered adapter stays)."""
+    row = job(job_id)
+    if row["status"] == "running":
+        raise JobError("stop the job before deleting it", field="job")
+    from workbench.store import Store
+    with Store().connect() as conn:
+        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    shutil.rmtree(run_paths(job_id).root, ignore_errors=True)
+
+
+def metrics(job_id: str) -> list[dict]:
+    return read_metrics(run_paths(job_id))
+
+
+def log_tail(job_id: str, lines: int = 60) -> str:
+    path = run_paths(job_id).log
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""

@@ -1,0 +1,350 @@
+"""The training entry point: `python -m workbench.finetune.train RUN_DIR`, unchanged under `accelerate launch`.
+
+RUN_DIR holds config.json (a LoraRunConfig); the run appends metrics.jsonl, writes checkpoints/, and at the
+end writes the adapter (registered under `adapter_name` when the run belongs to a job, else RUN_DIR/adapter).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from workbench import adapters, data
+from workbench.finetune import checkpoints
+from workbench.finetune.checkpoints import TrainState
+from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
+from workbench.finetune.records import RunPaths, append_metrics, update_job
+from workbench.models import ModelSpec, locate
+
+Progress = Callable[[dict], None]  # receives each metrics record
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: str          # done | stopped
+    steps: int
+    train_loss: float | None
+    val_loss: float | None
+    tokens_per_s: float
+    adapter_path: Path | None
+    message: str = ""
+
+
+class _Examples:
+    """Tokenised rows with a collate that pads to the longest row of each batch."""
+
+    def __init__(self, items: list[dict], pad_id: int, task: str) -> None:
+        self.items, self.pad_id, self.task = items, pad_id, task
+        self.lengths = [len(x["input_ids"]) for x in items]
+
+    def batch(self, indices: list[int], device) -> dict[str, torch.Tensor]:
+        rows = [self.items[i] for i in indices]
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (B, T), right padding
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        labels = torch.full((len(rows), width), data.IGNORE_INDEX, dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            mask[i, :n] = 1
+            if self.task == "causal":
+                labels[i, :n] = torch.tensor(r["labels"])
+        if self.task == "classification":
+            labels = torch.tensor([r["labels"] for r in rows], dtype=torch.long)  # (B,)
+        return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+
+
+def epoch_batches(lengths: list[int], epoch: int, global_batch: int, seed: int, group: bool) -> list[list[int]]:
+    """The data order of one epoch, a pure function of (seed, epoch) so a resume replays it exactly."""
+    order = list(range(len(lengths)))
+    rng = random.Random(seed * 1_000_003 + epoch)
+    rng.shuffle(order)
+    if group:  # sort inside windows of 50 batches: similar lengths share a batch, order stays random
+        window = global_batch * 50
+        order = [i for s in range(0, len(order), window)
+                 for i in sorted(order[s:s + window], key=lambda i: lengths[i])]
+    batches = [order[s:s + global_batch] for s in range(0, len(order) - global_batch + 1, global_batch)]
+    if group:
+        rng.shuffle(batches)
+    return batches
+
+
+def prepare_data(config: LoraRunConfig, tokenizer) -> tuple[data.Dataset, _Examples, _Examples]:
+    """Validate the file (every bad row raises), split it, tokenise both parts."""
+    dataset = data.read_dataset(config.data, tokenizer, config.max_length, task=config.task)
+    dataset.raise_for_errors()
+    label_ids = {name: i for i, name in enumerate(dataset.labels)}
+    items = [data.tokenize_row(dataset.format, r, tokenizer, response_only=config.response_only,
+                               label_ids=label_ids) for r in dataset.rows]
+    if config.task == "classification":
+        for it in items:
+            it["input_ids"] = it["input_ids"][:config.max_length]
+    train_idx, val_idx = data.split_indices(len(items), config.validation_fraction, config.seed)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return (dataset, _Examples([items[i] for i in train_idx], pad, config.task),
+            _Examples([items[i] for i in val_idx], pad, config.task))
+
+
+def build_model(config: LoraRunConfig, device: torch.device, labels: list[str]):
+    """A fresh base model (never the app's shared one) wrapped with LoRA; returns (peft_model, tokenizer)."""
+    import transformers
+    from peft import LoraConfig, get_peft_model
+
+    source = locate(ModelSpec(config.model))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    kwargs: dict = {"dtype": dtype}
+    if config.quantize_4bit:
+        kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+    if config.task == "classification":
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=len(labels), id2label=dict(enumerate(labels)),
+            label2id={n: i for i, n in enumerate(labels)}, **kwargs)
+    else:
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if config.quantize_4bit:
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(model)
+    lora = LoraConfig(
+        r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
+        target_modules=config.target_modules or default_target_modules(model.config.model_type),
+        task_type="SEQ_CLS" if config.task == "classification" else "CAUSAL_LM",
+        modules_to_save=["classifier"] if config.task == "classification" else None)
+    torch.manual_seed(config.seed)  # LoRA init
+    return get_peft_model(model, lora), tokenizer
+
+
+@torch.no_grad()
+def validation_loss(model, examples: _Examples, batch_size: int, device) -> float | None:
+    """Mean loss per target (token or row) over the validation split."""
+    if not examples.items:
+        return None
+    model.eval()
+    total, count = 0.0, 0
+    for s in range(0, len(examples.items), batch_size):
+        batch = examples.batch(list(range(s, min(s + batch_size, len(examples.items)))), device)
+        if examples.task == "causal":
+            n = int((batch["labels"][:, 1:] != data.IGNORE_INDEX).sum())  # targets after the causal shift
+        else:
+            n = len(batch["labels"])
+        total += model(**batch).loss.item() * n
+        count += n
+    model.train()
+    return total / count
+
+
+def _plain_failure(err: BaseException) -> str:
+    """A failure reason a user can act on."""
+    if isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower():
+        return "ran out of memory: lower the batch size or the max length"
+    if isinstance(err, data.WorkbenchError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress | None = None) -> TrainResult:
+    """Run (or resume) the run in `run_dir` to its max_steps; register the adapter on success."""
+    from accelerate import Accelerator
+    from transformers import get_scheduler
+
+    paths = RunPaths(Path(run_dir))
+    config = LoraRunConfig.load(paths.config)
+    accelerator = Accelerator(cpu=config.device == "cpu" or not torch.cuda.is_available())
+    main = accelerator.is_main_process
+    if accelerator.device.type == "cpu":
+        configure_cpu_threads(config.cpu_threads, accelerator.num_processes)
+    device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
+    peft_model, tokenizer = None, None
+    labels: list[str] = []
+    if config.task == "classification":
+        probe = data.read_dataset(config.data, task="classification")
+        labels = probe.labels
+    peft_model, tokenizer = build_model(config, device, labels)
+    dataset, train_set, val_set = prepare_data(config, tokenizer)
+    global_batch = config.batch_size * world
+    steps_per_epoch = max(1, len(train_set.items) // global_batch // config.grad_accumulation)
+    if len(train_set.items) < global_batch:
+        raise data.DataError(f"the training split has {len(train_set.items)} rows, fewer than one batch "
+                             f"({global_batch}); lower the batch size or add rows", path=str(config.data))
+    max_steps = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=config.warmup_steps,
+                              num_training_steps=max_steps)
+    state = TrainState(max_steps=max_steps)
+    resume_from = checkpoints.latest_checkpoint(paths.checkpoints)
+    if resume_from is not None:
+        state = checkpoints.load_checkpoint(resume_from, peft_model, optimizer, scheduler)
+        state.max_steps = max_steps
+    model, optimizer = accelerator.prepare(peft_model, optimizer)
+    model.train()
+    if main:
+        update_job(job_id, status="running", pid=os.getpid(), started=time.time(), max_steps=max_steps,
+                   step=state.step, message="")
+        print(f"{'resuming at step ' + str(state.step) if resume_from else 'starting'}: {len(train_set.items)} "
+              f"train / {len(val_set.items)} validation rows, {max_steps} steps, {world} process(es), "
+              f"{torch.get_num_threads()} CPU thread(s) each", flush=True)
+
+    stop = {"asked": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(asked=True))
+    batches = epoch_batches(train_set.lengths, state.epoch, global_batch, config.seed, config.length_grouping)
+    last_loss, val_loss, status, message = None, None, "done", ""
+    speed = 0.0
+    while state.step < state.max_steps:
+        t0 = time.perf_counter()
+        step_tokens = torch.zeros(1, device=device)
+        step_loss = torch.zeros(1, device=device)
+        for micro in range(config.grad_accumulation):
+            if state.batch_in_epoch >= len(batches):
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                batches = epoch_batches(train_set.lengths, state.epoch, global_batch, config.seed,
+                                        config.length_grouping)
+            mine = batches[state.batch_in_epoch][rank * config.batch_size:(rank + 1) * config.batch_size]
+            state.batch_in_epoch += 1
+            batch = train_set.batch(mine, device)
+            sync = micro == config.grad_accumulation - 1
+            ctx = accelerator.no_sync(model) if not sync and world > 1 else _null()
+            with ctx:
+                loss = model(**batch).loss / config.grad_accumulation
+                accelerator.backward(loss)
+            step_loss += loss.detach()
+            step_tokens += batch["attention_mask"].sum()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        step_loss = accelerator.reduce(step_loss, "mean")
+        step_tokens = accelerator.reduce(step_tokens, "sum")
+        elapsed = time.perf_counter() - t0
+        state.seconds += elapsed
+        state.tokens += int(step_tokens.item())
+        speed = step_tokens.item() / elapsed if speed == 0 else 0.8 * speed + 0.2 * step_tokens.item() / elapsed
+        last_loss = step_loss.item()
+        if main and (state.step % config.log_every == 0 or state.step == state.max_steps):
+            record = {"kind": "train", "step": state.step, "max_steps": state.max_steps, "loss": last_loss,
+                      "lr": scheduler.get_last_lr()[0], "tokens_per_s": speed, "epoch": state.epoch,
+                      "eta_s": (state.max_steps - state.step) * state.seconds / max(state.step, 1),
+                      "time": time.time()}
+            append_metrics(paths, record)
+            _report(progress, record, job_id, state)
+        early = False
+        if val_set.items and (state.step % config.eval_every == 0 or state.step == state.max_steps):
+            if main:
+                val_loss = validation_loss(accelerator.unwrap_model(model), val_set, config.batch_size * 2, device)
+                improved = state.best_val_loss is None or val_loss < state.best_val_loss - 1e-4
+                state.best_val_loss = val_loss if improved else state.best_val_loss
+                state.evals_without_improvement = 0 if improved else state.evals_without_improvement + 1
+                early = 0 < config.early_stopping_patience <= state.evals_without_improvement
+                record = {"kind": "eval", "step": state.step, "val_loss": val_loss, "time": time.time()}
+                append_metrics(paths, record)
+                _report(progress, record, job_id, state)
+            accelerator.wait_for_everyone()
+        flags = torch.tensor([float(stop["asked"] or paths.stop_request.exists()), float(early)], device=device)
+        flags = accelerator.reduce(flags, "sum")
+        halt = flags[0].item() > 0 or flags[1].item() > 0
+        if main and (state.step % config.save_every == 0 or halt or state.step == state.max_steps):
+            checkpoints.save_checkpoint(paths.checkpoints, accelerator.unwrap_model(model), optimizer, scheduler,
+                                        state)
+        accelerator.wait_for_everyone()
+        if flags[0].item() > 0:
+            status, message = "stopped", f"stopped at step {state.step} on request; resume continues from here"
+            break
+        if flags[1].item() > 0:
+            message = (f"early stop at step {state.step}: validation loss did not improve for "
+                       f"{config.early_stopping_patience} evaluations")
+            break
+    adapter_path = None
+    if main and status == "done":
+        adapter_path = _write_adapter(accelerator.unwrap_model(model), tokenizer, config, paths, job_id, dataset,
+                                      {"steps": state.step, "train_loss": last_loss, "val_loss": val_loss,
+                                       "best_val_loss": state.best_val_loss, "tokens_per_s": speed,
+                                       "train_seconds": state.seconds, "tokens": state.tokens})
+    accelerator.wait_for_everyone()
+    return TrainResult(status, state.step, last_loss, val_loss, speed, adapter_path, message)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _report(progress: Progress | None, record: dict, job_id: str | None, state: TrainState) -> None:
+    if progress:
+        progress(record)
+    if job_id and record["kind"] == "train":
+        update_job(job_id, step=state.step, max_steps=state.max_steps)
+
+
+def _write_adapter(peft_model, tokenizer, config: LoraRunConfig, paths: RunPaths, job_id: str | None,
+                   dataset: data.Dataset, metrics: dict) -> Path:
+    """Save into a staging folder, then register (jobs) or move to RUN_DIR/adapter (CLI runs)."""
+    metadata = {"base_model": config.model, "task": config.task, "data_file": str(config.data),
+                "data_sha256": dataset.sha256, "data_format": dataset.format, "config": asdict(config),
+                "metrics": metrics, "labels": dataset.labels, "job": job_id, "created": time.time()}
+    name = config.adapter_name
+    if job_id and name:
+        staging = adapters.staging_dir(name)
+        peft_model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        info = adapters.register(staging, name, metadata)
+        update_job(job_id, metrics=metrics)
+        return info.path
+    staging = paths.root / ".adapter-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    peft_model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / adapters.METADATA_FILE).write_text(
+        json.dumps({**metadata, "name": name or paths.root.name}, indent=2, default=str))
+    shutil.rmtree(paths.adapter, ignore_errors=True)
+    staging.rename(paths.adapter)
+    if name:
+        reg = adapters.staging_dir(name)
+        shutil.copytree(paths.adapter, reg, dirs_exist_ok=True)
+        adapters.register(reg, name, metadata)
+    return paths.adapter
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for job processes and `accelerate launch`: records the outcome in the job row."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m workbench.finetune.train RUN_DIR", file=sys.stderr)
+        return 2
+    run_dir = Path(argv[0]).resolve()
+    job_id = os.environ.get("WORKBENCH_JOB_ID") or None
+    rank0 = os.environ.get("RANK", "0") == "0"
+    try:
+        result = train(run_dir, job_id=job_id)
+    except BaseException as err:  # noqa: BLE001 - the job row must say why the process ended
+        traceback.print_exc()
+        if rank0:
+            update_job(job_id, status="failed", message=_plain_failure(err), finished=time.time(), pid=None)
+        return 1
+    if rank0:
+        update_job(job_id, status=result.status, message=result.message, finished=time.time(), pid=None)
+        print(f"{result.status}: {result.steps} steps, train loss {result.train_loss}, val loss {result.val_loss}"
+              + (f", adapter {result.adapter_path}" if result.adapter_path else ""), flush=True)
+        if job_id:
+            from workbench.finetune import jobs
+            jobs.launch_next_queued()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
