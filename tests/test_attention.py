@@ -192,3 +192,45 @@ def test_row_math_from_projections_reproduces_the_captured_row(request, fixture,
     if fixture == "smollm2":
         assert not m.visible[query + 1:].any() and np.all(m.weights[query + 1:] == 0)
     np.testing.assert_allclose(m.scores, m.keys @ m.q * m.scale, rtol=1e-5)
+
+
+def test_cli_writes_maps_and_prints_statistics_json(tmp_path, capsys):
+    import json
+
+    from workbench.cli import main
+
+    out = tmp_path / "maps.npz"
+    assert main(["attention", "minilm-l6", "The cat sat.", "--layer", "1", "--head", "3", "--out", str(out)]) == 0
+    saved = np.load(out)
+    assert saved["pattern"].shape == (1, 1, 6, 6) and saved["pattern"].dtype == np.float16
+    np.testing.assert_allclose(saved["pattern"].astype(np.float32).sum(-1), 1.0, atol=5e-3)
+    assert list(saved["tokens"])[0] == "[CLS]"
+    capsys.readouterr()
+    assert main(["attention", "minilm-l6", "The cat sat.", "--stats", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 6 * 12
+    assert {"layer", "head", "entropy", "mean_distance", "sink_share", "previous_share", "self_share",
+            "label"} <= set(records[0])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["   "], "text is empty"),
+    (["x", "--layer", "6"], "layer 6 is out of range"),
+    (["x", "--head", "12"], "head 12 is out of range"),
+    (["x", "--out", "maps.txt"], "must end in .npz"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    from workbench.cli import main
+
+    assert main(["attention", "minilm-l6", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_truncates_long_text_with_a_warning(capsys):
+    from workbench.cli import main
+
+    assert main(["attention", "minilm-l6", "a b c d e f", "--max-tokens", "3", "--layer", "0", "--head", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and "first 3" in captured.err
+    assert captured.out.count("->") == 3
