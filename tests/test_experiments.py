@@ -56,3 +56,41 @@ def test_rerun_refuses_a_different_model(smollm2, workspace_home):
     moved = experiments.Run(**{**run.__dict__, "model": "some-other-model"})
     with pytest.raises(experiments.InvalidSetting, match="load that model"):
         experiments.rerun(smollm2, moved)
+
+
+def _cli(*args, home):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "workbench", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "WORKBENCH_HOME": str(home)})
+
+
+def test_cli_grid_prints_one_json_record_per_cell_and_records_the_run(tmp_path, workspace_home):
+    spec = tmp_path / "grid.yaml"
+    spec.write_text("template: 'Capital of {country}?'\nrows: [{country: France}, {country: Peru}]\n"
+                    "param_sets: [{max_new_tokens: 3}]\nmodels: [smollm2-135m-instruct]\n")
+    result = _cli("grid", str(spec), "--json", home=workspace_home)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["variables"]["country"] for r in records] == ["France", "Peru"]
+    assert all(r["model"] == "smollm2-135m-instruct" and r["new_tokens"] <= 3 for r in records)
+    assert experiments.get_run(records[0]["run"]).kind == "grid"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "smollm2-135m-instruct", "hi", "--top-p", "1.5"], "field `top_p`"),
+    (["generate", "smollm2-135m-instruct", " "], "field `prompt`: the prompt is empty"),
+])
+def test_cli_bad_sampling_or_prompt_exits_2_naming_the_field(args, message, workspace_home):
+    result = _cli(*args, home=workspace_home)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_grid_unknown_variable_names_file_row_and_variable(tmp_path, workspace_home):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("template: 'About {city}'\nrows: [{town: Lyon}]\n")
+    result = _cli("grid", str(spec), home=workspace_home)
+    assert result.returncode == 2 and "bad.yaml" in result.stderr and "unknown variable `{city}` in row 0" \
+        in result.stderr

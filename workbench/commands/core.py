@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from workbench import models
-from workbench.cli import add_model_arguments, print_json, spec_from_args
-from workbench.generation import generate_greedy
+from workbench.cli import add_model_arguments, print_json, spec_from_args, to_jsonable
+from workbench.decoding import SamplingParams
+from workbench.generation import EmptyPrompt, generate
 
 
 def register(subparsers) -> None:
@@ -26,11 +27,23 @@ def register(subparsers) -> None:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
     p.add_argument("--system", default=None, help="system prompt (with --chat)")
+    add_sampling_arguments(p)
+    p.add_argument("--adapter", default=None, help="adapter name in the registry, or an adapter folder")
+    p.add_argument("--no-record", action="store_true", help="do not store the run in the prompt-lab history")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_generate)
 
     p = subparsers.add_parser("prepare", help="convert the embedded models once (GGUF -> safetensors)")
     p.set_defaults(func=run_prepare)
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sampling options shared by `generate` (defaults: greedy)."""
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=0, help="0 = off")
+    parser.add_argument("--repetition-penalty", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def _stderr_progress(fraction: float, message: str) -> None:
@@ -59,11 +72,21 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from workbench import experiments
+
+    params = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                            top_k=args.top_k, repetition_penalty=args.repetition_penalty)
+    if not args.prompt.strip():
+        raise EmptyPrompt("the prompt is empty", field="prompt")  # before the model loads
     loaded = models.load(spec_from_args(args))
-    result = generate_greedy(loaded, args.prompt, max_new_tokens=args.max_new_tokens, chat=args.chat,
-                             system=args.system)
+    result = generate(loaded, args.prompt, params, chat=args.chat, system=args.system, seed=args.seed,
+                      adapter=args.adapter)
+    for warning in result.warnings:
+        print(f"workbench generate: warning: {warning}", file=sys.stderr)
+    run_id = None if args.no_record else experiments.record_generation(
+        loaded, result, user_prompt=args.prompt, chat=args.chat, system=args.system)
     if args.json:
-        print_json(result)
+        print_json({**to_jsonable(result), "run": run_id, "model": loaded.info.name})
     else:
         print(result.text)
     return 0
