@@ -51,9 +51,9 @@ def launch_command(run_dir: Path, num_processes: int) -> list[str]:
     """The training command: plain Python for one process, `accelerate launch` for several (one per GPU)."""
     if num_processes <= 1:
         return [sys.executable, "-m", "workbench.finetune.train", str(run_dir)]
-    extra = ["--multi_gpu"] if gpu_count() > 1 else ["--cpu"]
-    return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(num_processes),
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *extra,
+    # --multi_gpu selects accelerate's torchrun launcher; without CUDA the processes join over gloo on CPU.
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+            str(num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
             str(TRAIN_SCRIPT), str(run_dir)]
 
 
