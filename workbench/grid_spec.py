@@ -114,7 +114,8 @@ class GridSpec:
                 param_sets.append(SamplingParams(**p))
             except InvalidSampling as err:
                 raise GridSpecError(f"parameter set {i}: {err.message}", path=path, field=err.field) from err
-        adapters = data.get("adapters") or [None]
+        adapters = data.get("adapters", [None])
+        adapters = [None] if adapters is None else adapters if isinstance(adapters, list) else [adapters]
         adapters = tuple(None if a in (None, "", "base") else str(a) for a in adapters)
         try:
             return cls(template=str(data["template"]), rows=tuple(dict(r) for r in rows),
