@@ -147,5 +147,6 @@ def run_score(args: argparse.Namespace) -> int:
         print_json(score)
     else:
         print(f"{score.metric} {score.value:.1%} ({score.correct}/{score.total}) "
-              f"with {score.adapter or 'the base model'}")
+              f"with {score.adapter or 'the base model'}"
+              + (f"; answer contains the reference: {score.contains:.1%}" if score.contains is not None else ""))
     return 0

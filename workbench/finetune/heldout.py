@@ -21,6 +21,7 @@ class HeldoutScore:
     total: int
     adapter: str | None  # None: the base model
     examples: list[dict] = field(default_factory=list)  # prompt/text, reference, prediction
+    contains: float | None = None  # causal: share whose answer contains the reference anywhere (lenient)
 
 
 def _read_rows(path: Path | str, needed: tuple[str, ...]) -> list[dict]:
@@ -68,7 +69,8 @@ def exact_match(loaded: LoadedModel, heldout: Path | str, adapter: Path | str | 
     examples = [{"prompt": r["prompt"], "reference": r["reference"], "prediction": first_line(a)}
                 for r, a in zip(rows, answers)]
     correct = sum(e["prediction"] == e["reference"].strip() for e in examples)
-    return HeldoutScore("exact_match", correct / len(rows), correct, len(rows), active, examples)
+    contains = sum(e["reference"].strip() in e["prediction"] for e in examples) / len(rows)
+    return HeldoutScore("exact_match", correct / len(rows), correct, len(rows), active, examples, contains)
 
 
 @torch.inference_mode()
