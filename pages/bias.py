@@ -71,7 +71,8 @@ def probe_result(probe: str, settings: bias.ProbeSettings, data_path, use_adapte
             return hit
         label = f"Run {probe}" + (f" with {use_adapter.name}" if use_adapter else " on the base model")
         if st.button(label, key=f"bias_run_{probe}", type="primary"):
-            return run_with_bar(probe, settings, data_path, use_adapter)
+            run_with_bar(probe, settings, data_path, use_adapter)
+            st.rerun()  # redraw from the cache, without the button
     except WorkbenchError as err:
         ui.show_error(err)
     return None
@@ -84,7 +85,10 @@ def before_after(probe: str, settings: bias.ProbeSettings, data_path):
                 for a in (None, adapter)]
         if None in runs and st.button(f"Run {probe} on base and {adapter.name}", key="bias_run_compare",
                                       type="primary"):
-            runs = [r or run_with_bar(probe, settings, data_path, a) for r, a in zip(runs, (None, adapter))]
+            for r, a in zip(runs, (None, adapter)):
+                if r is None:
+                    run_with_bar(probe, settings, data_path, a)
+            st.rerun()
         return runs
     except WorkbenchError as err:
         ui.show_error(err)
