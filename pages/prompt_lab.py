@@ -117,7 +117,8 @@ try:
         grid_seed = int(cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="pl_grid_seed"))
         batch = int(cols[3].number_input("Batch size", 1, 32, 8, key="pl_batch"))
         if st.button("Run grid", type="primary", key="pl_run_grid"):
-            st.button("Cancel", key="pl_cancel")  # any click re-runs the page, which stops the grid
+            cancel = st.empty()
+            cancel.button("Cancel", key="pl_cancel")  # any click re-runs the page, which stops the grid
             spec = GridSpec.from_dict({
                 "template": template, "rows": [{n: str(r[n]) for n in names} for r in rows.to_dict("records")],
                 "param_sets": [{k: (int(v) if k in ("max_new_tokens", "top_k") else v) for k, v in s.items()
@@ -126,6 +127,8 @@ try:
                 "batch_size": batch})
             bar = st.progress(0.0, text="Starting")
             result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))
+            bar.empty()
+            cancel.empty()
             run_id = experiments.record_grid(loaded, spec, result)
             st.session_state["pl_grid"] = (run_id, result, spec)
         if (grid := st.session_state.get("pl_grid")) is not None:
