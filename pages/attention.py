@@ -53,9 +53,11 @@ def capture(layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
 
 
 def open_clicked_head() -> None:
-    points = st.session_state["attn_grid"].selection.points
-    if points and points[0].get("customdata"):
-        st.session_state["attn_layer"], st.session_state["attn_head"] = map(int, points[0]["customdata"][:2])
+    points = [p for p in st.session_state["attn_grid"].selection.points if p.get("customdata") is not None]
+    if points:
+        data = points[0]["customdata"]  # [layer, head]; plotly may hand back an index-keyed object
+        layer_head = [data[k] for k in sorted(data, key=int)] if isinstance(data, dict) else list(data)
+        st.session_state["attn_layer"], st.session_state["attn_head"] = (int(v) for v in layer_head[:2])
         st.session_state["attn_view"] = "One head"
 
 
@@ -103,7 +105,7 @@ try:
     elif view == "All heads":
         cap = capture((0,), scan=True)
         st.plotly_chart(plots.thumbnail_grid(cap.overview, cap.statistics, causal=causal, selected=(layer, head)),
-                        key="attn_grid", on_select=open_clicked_head, selection_mode="points")
+                        key="attn_grid", on_select=open_clicked_head, selection_mode="points", width="content")
         st.caption(f"{info.layers} layers x {info.heads} heads, each tile scaled to its own maximum"
                    + (f", {len(cap.overview_edges) - 1} token blocks a side" if n > OVERVIEW else "")
                    + ". Click a tile (or pick Layer and Head above) to open it.")

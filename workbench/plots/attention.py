@@ -72,7 +72,7 @@ def thumbnail_grid(overview: np.ndarray, statistics: pd.DataFrame | None = None,
     fig.add_trace(go.Scatter(
         x=head_idx * step + (s - 1) / 2, y=layer_idx * step + (s - 1) / 2, mode="markers",
         marker={"size": max(8, min(40, 4 * s)), "symbol": "square", "color": "rgba(0,0,0,0.01)"},
-        customdata=np.stack([layer_idx, head_idx], 1), text=hover, hovertemplate="%{text}<extra></extra>",
+        customdata=[[int(l), int(h)] for l, h in zip(layer_idx, head_idx)], text=hover, hovertemplate="%{text}<extra></extra>",
         showlegend=False))
     if selected is not None:
         layer, head = selected
@@ -84,7 +84,8 @@ def thumbnail_grid(overview: np.ndarray, statistics: pd.DataFrame | None = None,
     fig.update_yaxes(tickvals=np.arange(n_layers) * step + (s - 1) / 2,
                      ticktext=[f"L{l}" for l in range(n_layers)], autorange="reversed", showgrid=False,
                      zeroline=False, scaleanchor="x")
-    fig.update_layout(height=min(2400, max(400, 26 * n_layers + 80)), plot_bgcolor="white",
+    tile_px = 48 if n_layers <= 12 else 36                        # square tiles: width follows height
+    fig.update_layout(height=tile_px * n_layers + 70, width=tile_px * n_heads + 70, plot_bgcolor="white",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode=False,
                       title="Click a head to open it" + (" (causal: lower triangles)" if causal else ""))
     return fig
