@@ -116,14 +116,14 @@ if report is not None:
     styled = table.style.apply(highlight, axis=1)
     if "change" in table:
         styled = styled.map(change_colour, subset=["change"])
-    st.dataframe(styled, hide_index=True, width="stretch", height=360)
+    st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(table) + 1) + 3))
 
 st.subheader("History")
 runs = eval_history.list_runs()
 if runs.empty:
     st.caption("No evaluation runs in this workspace yet.")
 else:
-    st.dataframe(runs, hide_index=True, width="stretch", height=220)
+    st.dataframe(runs, hide_index=True, width="stretch", height=min(250, 35 * (len(runs) + 1) + 3))
     picked = st.multiselect("Runs to export (none: all)", runs["run_id"].tolist(), key="ev_export_runs")
     history = eval_history.run_scores(picked or None)
     cols = st.columns(2)

@@ -46,7 +46,7 @@ def divergence_heatmap(divergence: np.ndarray, layers: list[int], measure_name: 
     """Layers x heads, coloured by how much each head's attention changed; click a cell to open it."""
     fig = go.Figure(go.Heatmap(
         z=divergence, x=[f"H{h}" for h in range(divergence.shape[1])], y=[f"L{layer}" for layer in layers],
-        colorscale="Magma", zmin=0, colorbar=dict(title=measure_name.split()[0]),
+        colorscale="Viridis", zmin=0, colorbar=dict(title=measure_name.split()[0]),
         hovertemplate="layer %{y}, head %{x}<br>" + measure_name + " %{z:.4f}<extra></extra>"))
     if selected is not None:
         layer, head = selected

@@ -32,6 +32,8 @@ def score_bars(scores: pd.DataFrame) -> go.Figure:
             error_y=dict(type="data", symmetric=False, array=part["high"] - part["value"],
                          arrayminus=part["value"] - part["low"], thickness=1.5),
             hovertemplate="%{x}: %{y:.4g}<extra>" + key + "</extra>"), 1, col)
+        if key == "perplexity":
+            fig.update_yaxes(type="log", row=1, col=col)  # perplexities of adapters can differ by orders
     fig.update_layout(title="Scores with bootstrap 95% intervals", height=380, margin=dict(t=80, b=40))
     return fig
 
@@ -50,6 +52,7 @@ def difference_forest(comparisons: pd.DataFrame) -> go.Figure:
                          arrayminus=part["difference"] - part["low"]),
             hovertemplate="%{y} - base: %{x:+.4g}<extra>" + key + "</extra>"), 1, col)
         fig.add_vline(x=0, line_dash="dot", line_color="grey", row=1, col=col)
+        fig.update_yaxes(showticklabels=col == 1, row=1, col=col)
     fig.update_layout(title="Difference from the base, paired bootstrap 95% interval "
                             "(red: clear of zero; grey: within noise)", height=300, margin=dict(t=80, b=40))
     return fig
