@@ -167,9 +167,12 @@ def job_view() -> None:
     if metrics:
         st.plotly_chart(plots.training_curves(metrics, f"{row['adapter']} ({job_id})"), key="ft_curve")
     c = st.columns([1, 1, 2])
-    if row["status"] in ("running", "queued") and c[0].button("Stop", key="ft_stop", type="primary"):
-        jobs.stop(job_id)
-        st.rerun(scope="fragment")
+    if row["status"] in ("running", "queued"):
+        if jobs.run_paths(job_id).stop_request.exists():
+            c[0].caption("Stopping: the job finishes its step and writes a checkpoint…")
+        elif c[0].button("Stop", key="ft_stop", type="primary"):
+            jobs.stop(job_id)
+            st.rerun(scope="fragment")
     if row["status"] in ("stopped", "failed") and c[0].button("Resume", key="ft_resume"):
         jobs.resume(job_id)
         st.rerun(scope="fragment")

@@ -17,8 +17,9 @@ def training_curves(metrics: list[dict], title: str = "") -> go.Figure:
                              mode="lines+markers", line={"color": "#d62728"}), secondary_y=False)
     fig.add_trace(go.Scatter(x=[m["step"] for m in train], y=[m["lr"] for m in train], name="learning rate",
                              mode="lines", line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=True)
-    fig.update_layout(title=title or None, height=360, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-                      legend={"orientation": "h", "y": 1.12}, hovermode="x unified")
+    fig.update_layout(title={"text": title, "y": 0.98} if title else None, height=380,
+                      margin={"l": 10, "r": 10, "t": 70 if title else 30, "b": 10},
+                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"}, hovermode="x unified")
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", secondary_y=False, rangemode="tozero")
     fig.update_yaxes(title_text="learning rate", secondary_y=True, showgrid=False, rangemode="tozero")
