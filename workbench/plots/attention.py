@@ -85,8 +85,8 @@ def thumbnail_grid(overview: np.ndarray, statistics: pd.DataFrame | None = None,
                      ticktext=[f"L{l}" for l in range(n_layers)], autorange="reversed", showgrid=False,
                      zeroline=False, scaleanchor="x")
     tile_px = 48 if n_layers <= 12 else 36                        # square tiles: width follows height
-    fig.update_layout(height=tile_px * n_layers + 70, width=tile_px * n_heads + 70, plot_bgcolor="white",
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, dragmode=False,
+    fig.update_layout(height=tile_px * n_layers + 100, width=tile_px * n_heads + 70, plot_bgcolor="white",
+                      margin={"l": 10, "r": 10, "t": 80, "b": 10}, dragmode=False,
                       title="Click a head to open it" + (" (causal: lower triangles)" if causal else ""))
     return fig
 

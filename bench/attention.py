@@ -1,0 +1,131 @@
+"""Attention explorer vs the obvious baseline (`output_attentions=True` forward + bertviz `head_view`).
+
+Measures, per input length, the time from text to the first head figure ready to draw, the bytes sent to the
+browser, and the peak extra memory (RSS high-water mark after the model is loaded, reset through
+/proc/self/clear_refs, so torch allocations count). Each measurement runs in its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "smollm2-135m-instruct"
+SENTENCE = "The quick brown fox jumps over the lazy dog while the cat watches from the warm window. "
+BASELINE_TIMEOUT_S = int(os.environ.get("BENCH_ATTENTION_BASELINE_TIMEOUT", "600"))
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+
+
+def _child(kind: str, n_tokens: int) -> None:
+    """One measurement in this process; prints a JSON record."""
+    import torch
+
+    from workbench.models import ModelSpec, attention_implementation, load
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    loaded = load(ModelSpec(MODEL, device="cpu"))
+    text = SENTENCE * (n_tokens // 10 + 10)
+    import gc
+
+    # Import everything first: library import time is not what we compare.
+    from bertviz import head_view
+
+    from workbench.attention import capture_attention
+    from workbench.attention_views import map_view
+    from workbench.plots.attention import head_heatmap, thumbnail_grid
+
+    gc.collect()
+    _reset_peak()
+    rss0 = _status_kb("VmRSS")
+    start = time.perf_counter()
+    if kind == "baseline":
+        ids = loaded.tokenizer(text, return_tensors="pt")["input_ids"][:, :n_tokens]
+        with attention_implementation(loaded, "eager"), torch.inference_mode():
+            out = loaded.model(input_ids=ids, output_attentions=True)
+        forward_s = time.perf_counter() - start
+        tokens = loaded.tokenizer.convert_ids_to_tokens(ids[0])
+        html = head_view(out.attentions, tokens, html_action="return").data
+        sent = len(html.encode())
+    else:
+        scan = kind == "ours-grid"
+        cap = capture_attention(loaded, text, [0], max_tokens=n_tokens, overview_size=32 if scan else None,
+                                all_statistics=scan)
+        forward_s = time.perf_counter() - start
+        if scan:
+            fig = thumbnail_grid(cap.overview, cap.statistics, causal=True)
+        else:
+            mv = map_view(cap.head(0, 0), cap.tokens, causal=True)
+            fig = head_heatmap(mv.matrix, mv.query_labels, mv.key_labels, masked=mv.masked, title="Layer 0, head 0")
+        sent = len(fig.to_json().encode())
+    seconds = time.perf_counter() - start
+    peak_kb = _status_kb("VmHWM") - rss0
+    print(json.dumps({"kind": kind, "tokens": n_tokens, "seconds": seconds, "forward_s": forward_s,
+                      "bytes": sent, "peak_mb": peak_kb / 1024}))
+
+
+def _measure(kind: str, n_tokens: int, timeout: int) -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
+    env.setdefault("WORKBENCH_MODEL_CACHE", str(ROOT / ".cache" / "models"))
+    code = f"from bench.attention import _child; _child({kind!r}, {n_tokens})"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"kind": kind, "tokens": n_tokens, "timeout": timeout}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"kind": kind, "tokens": n_tokens, "error": (done.stderr or done.stdout).strip()[-300:]}
+    return json.loads(lines[-1])
+
+
+def _row(r: dict) -> str:
+    if "timeout" in r:
+        return f"{r['kind']:<10} {r['tokens']:>5}  did not finish in {r['timeout']} s"
+    if "error" in r:
+        return f"{r['kind']:<10} {r['tokens']:>5}  failed: {r['error']}"
+    return (f"{r['kind']:<10} {r['tokens']:>5}  {r['seconds']:8.2f} s (forward {r['forward_s']:6.2f} s)"
+            f"  {r['bytes'] / 2**20:10.2f} MB sent  {r['peak_mb']:8.0f} MB peak extra")
+
+
+def main() -> None:
+    print(f"model {MODEL}, CPU, {os.cpu_count()} cores; first view = layer 0 head 0 heatmap", flush=True)
+    print(f"{'kind':<10} {'T':>5}  time to first head figure      bytes to browser   peak extra memory", flush=True)
+    results = {}
+    for n in (128, 512):
+        for kind in ("ours", "baseline"):
+            r = _measure(kind, n, BASELINE_TIMEOUT_S if kind == "baseline" else 300)
+            results[kind, n] = r
+            print(_row(r), flush=True)
+        ours, base = results["ours", n], results["baseline", n]
+        if "seconds" in ours and "seconds" in base:
+            print(f"  ratio at {n} tokens: {base['seconds'] / ours['seconds']:.1f}x faster, "
+                  f"{base['bytes'] / ours['bytes']:.0f}x fewer bytes, "
+                  f"{base['peak_mb'] / max(ours['peak_mb'], 1):.1f}x less peak memory", flush=True)
+        elif "seconds" in ours and "timeout" in base:
+            print(f"  ratio at {n} tokens: over {base['timeout'] / ours['seconds']:.0f}x faster "
+                  "(baseline did not finish)", flush=True)
+    for kind in ("ours", "ours-grid"):
+        r = _measure(kind, 2048, 600)
+        print(_row(r), flush=True)
+        if "peak_mb" in r:
+            verdict = "under" if r["peak_mb"] < 1024 else "OVER"
+            print(f"  {kind} at 2048 tokens: {verdict} the 1 GB goal for attention memory; "
+                  f"{'under' if r['seconds'] < 15 else 'over'} the 15 s goal", flush=True)
+
+
+if __name__ == "__main__":
+    main()

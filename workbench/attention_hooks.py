@@ -1,0 +1,112 @@
+"""How attention weights are read out of a Hugging Face model: find each layer's attention module, make only
+the captured layers compute weights (eager) while the rest run sdpa, and stop the pass early."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import torch
+
+from workbench import models
+from workbench.errors import InvalidSetting
+from workbench.models import LoadedModel
+
+
+class UnsupportedAttention(InvalidSetting):
+    """The model's attention modules cannot be found or do not return weights."""
+
+
+def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """One module per layer that computes that layer's attention weights (Llama-style and BERT-style)."""
+    found: dict[int, torch.nn.Module] = {}
+    ordered: list[torch.nn.Module] = []
+    for _, module in model.named_modules():
+        has_projections = (hasattr(module, "q_proj") and hasattr(module, "k_proj")) or (
+            hasattr(module, "query") and hasattr(module, "key"))
+        if not has_projections:
+            continue
+        idx = getattr(module, "layer_idx", None)
+        if idx is not None and idx not in found:
+            found[int(idx)] = module
+        ordered.append(module)
+    if found and len(found) == len(ordered):
+        return [found[i] for i in sorted(found)]
+    if ordered:  # layer_idx missing (older BERT code): model order is layer order
+        return ordered
+    raise UnsupportedAttention(f"no attention modules with query/key projections found in "
+                               f"{type(model).__name__}", field="model")
+
+
+class _StopForward(Exception):
+    """Raised by a hook once every requested layer is captured: later layers cannot change them."""
+
+
+CAPTURE_IMPLEMENTATION = "workbench_capture"  # sdpa everywhere, eager only in layers being captured
+
+
+def _additive_mask(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
+                   mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The sdpa-style mask (None = causal or none, bool = keep) as eager's additive float mask."""
+    if mask is not None and mask.dtype != torch.bool:
+        return mask
+    tq, tk = query.shape[-2], key.shape[-2]
+    if mask is None:
+        if not getattr(module, "is_causal", False) or tq == 1:
+            return None
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=query.device).tril(tk - tq)[None, None]
+    return torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill(
+        ~mask, torch.finfo(query.dtype).min)
+
+
+def _capture_attention_forward(module, query, key, value, attention_mask, **kwargs):
+    """Dispatch per layer: the model's own eager attention (weights returned) where a capture wants them,
+    sdpa (fast, no weights) elsewhere."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if not getattr(module, "_workbench_capture", False):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+    if eager is None:
+        raise UnsupportedAttention(f"{type(module).__module__} has no eager attention to read weights from",
+                                   field="model")
+    kwargs.pop("is_causal", None)
+    return eager(module, query, key, value, _additive_mask(module, query, key, attention_mask), **kwargs)
+
+
+def _register_capture_implementation() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    if CAPTURE_IMPLEMENTATION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention_forward)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(CAPTURE_IMPLEMENTATION, sdpa_mask)
+
+
+@contextlib.contextmanager
+def _weights_from(loaded: LoadedModel, modules: list[torch.nn.Module], layers: set[int]):
+    """Run a block where only `layers` compute attention weights (eager) and the rest use sdpa; falls back
+    to eager everywhere for models that cannot switch implementation."""
+    _register_capture_implementation()
+    with loaded.lock:
+        before = loaded.model.config._attn_implementation
+        for i in layers:
+            modules[i]._workbench_capture = True
+        try:
+            try:
+                loaded.model.set_attn_implementation(CAPTURE_IMPLEMENTATION)
+                switched = loaded.model.config._attn_implementation == CAPTURE_IMPLEMENTATION
+            except (ValueError, KeyError, ImportError):
+                switched = False
+            if not switched:  # model without the attention interface: eager everywhere (slower, same maps)
+                loaded.model.set_attn_implementation(before)
+                with models.attention_implementation(loaded, "eager"):
+                    yield
+                return
+            try:
+                yield
+            finally:
+                loaded.model.set_attn_implementation(before)
+        finally:
+            for i in layers:
+                modules[i].__dict__.pop("_workbench_capture", None)
