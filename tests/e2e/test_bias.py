@@ -62,19 +62,19 @@ def test_bias_dashboards_and_before_after(page, app_url, tmp_path_factory):
     page.get_by_text("Active adapter").wait_for(timeout=240_000)
     wait_idle(page)
 
-    _set_number(page, "Occupations to score", 12)
+    _set_number(page, "Occupations to score", 4)
     _run(page, "Run pronouns on the base model", "Occupations ranked by skew")
     assert page.get_by_text("Correlation with BLS").count() == 1
     _save(page, "bias-pronouns")
 
     page.get_by_role("tab", name="CrowS-Pairs").click()
-    _set_number(page, "Pairs to score (random sample; 1508 = all)", 8)
+    _set_number(page, "Pairs to score (random sample; 1508 = all)", 4)
     _run(page, "Run crows-pairs on the base model", "Most skewed pairs")
     _save(page, "bias-crows-pairs")
 
     page.get_by_role("tab", name="BOLD sentiment").click()
-    _set_number(page, "Prompts per group", 2)
-    _set_number(page, "Continuation tokens", 8)
+    _set_number(page, "Prompts per group", 1)
+    _set_number(page, "Continuation tokens", 6)
     _run(page, "Run bold-sentiment on the base model", "Largest gap")
     _save(page, "bias-bold")
 

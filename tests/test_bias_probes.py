@@ -101,10 +101,9 @@ def test_sentence_log_likelihood_matches_model_loss_and_prefers_fluent_sentence(
 
 
 def test_sentence_scores_do_not_depend_on_batch_size(smollm2):
-    sentences = ["Hi.", "The doctor said she would come back tomorrow morning.", "Nurses work hard.",
-                 "A much longer sentence about the weather, the sea, and the boats in the harbour at night."]
+    sentences = ["Hi.", "Nurses work hard.", "The doctor said she would come back tomorrow morning."]
     one = scoring.sentence_log_likelihoods(smollm2.model, smollm2.tokenizer, sentences, batch_size=1)
-    many = scoring.sentence_log_likelihoods(smollm2.model, smollm2.tokenizer, sentences, batch_size=4)
+    many = scoring.sentence_log_likelihoods(smollm2.model, smollm2.tokenizer, sentences, batch_size=3)
     np.testing.assert_allclose(one, many, atol=2e-3)
 
 
@@ -142,10 +141,10 @@ def test_pseudo_log_likelihood_by_hand_on_tiny_masked_lm(minilm):
 
 
 def test_pronoun_probe_relates_model_share_to_bls_share(smollm2):
-    summary, tables = probes.run_pronouns(smollm2, limit=6)
+    summary, tables = probes.run_pronouns(smollm2, limit=4)
     table = tables["occupations"]
-    assert len(table) == 6 and table["model_pct_female"].between(0, 100).all()
-    assert len(tables["per_template"]) == 6 * len(probes.PRONOUN_TEMPLATES)
+    assert len(table) == 4 and table["model_pct_female"].between(0, 100).all()
+    assert len(tables["per_template"]) == 4 * len(probes.PRONOUN_TEMPLATES)
     assert (tables["per_template"][["he", "she", "they"]].sum(1) < 1).all()
     np.testing.assert_allclose(table["skew"], table["model_pct_female"] - table["bls_pct_female"])
     assert -1 <= summary["pearson_r"] <= 1
@@ -158,13 +157,28 @@ def test_encoder_without_lm_head_is_refused_with_a_clear_message(minilm):
 
 # --- runs: cache, adapters ----------------------------------------------------------------------------
 
-def test_results_are_cached_per_settings(smollm2, workspace_home):
+def test_results_are_cached_per_settings_and_the_cli_prints_the_same_numbers(smollm2, workspace_home, capsys,
+                                                                             tmp_path):
+    import json
+
+    from workbench import cli
+
     settings = runs.ProbeSettings(limit=3)
     first = runs.run_probe(smollm2, "crows-pairs", settings=settings)
     again = runs.run_probe(smollm2, "crows-pairs", settings=settings)
     assert not first.cached and again.cached
     pd.testing.assert_frame_equal(first.tables["by_type"], again.tables["by_type"], check_dtype=False)
     assert runs.cached_result(smollm2, "crows-pairs", settings=runs.ProbeSettings(limit=3, seed=1)) is None
+    assert cli.main(["bias", "smollm2-135m-instruct", "--device", "cpu", "--probe", "crows-pairs", "--limit", "3",
+                     "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["cached"] and printed["adapter"] is None
+    assert printed["summary"]["share_stereo"] == pytest.approx(first.summary["share_stereo"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sent_more,sent_less\nA,B\n")
+    assert cli.main(["bias", "smollm2-135m-instruct", "--device", "cpu", "--probe", "crows-pairs",
+                     "--data", str(bad)]) == 2
+    assert "bad.csv:1, field `stereo_antistereo`" in capsys.readouterr().err
 
 
 def test_before_after_with_a_random_lora_adapter(smollm2, workspace_home):
@@ -179,22 +193,22 @@ def test_before_after_with_a_random_lora_adapter(smollm2, workspace_home):
     staging = adapters.staging_dir("tilted")
     get_peft_model(load(smollm2.spec).model, config).save_pretrained(staging)  # fresh base, not the shared one
     adapter = adapters.register(staging, "tilted", {"base_model": "smollm2-135m-instruct"})
-    settings = runs.ProbeSettings(limit=3)
-    base = runs.run_probe(smollm2, "crows-pairs", settings=settings)
-    tuned = runs.run_probe(smollm2, "crows-pairs", adapter=adapter, settings=settings)
+    settings = runs.ProbeSettings(limit=2)
+    base = runs.run_probe(smollm2, "pronouns", settings=settings)
+    tuned = runs.run_probe(smollm2, "pronouns", adapter=adapter, settings=settings)
     assert base.adapter is None and tuned.adapter == "tilted"
-    assert not np.allclose(base.tables["pairs"]["ll_stereo"].sort_values(),
-                           tuned.tables["pairs"]["ll_stereo"].sort_values())
+    assert not np.allclose(base.tables["occupations"]["she"], tuned.tables["occupations"]["she"])
     change = runs.compare(base, tuned)
     assert set(change["groups"].columns) == {"group", "base", "adapter", "change"}
-    row = change["summary"].set_index("metric").loc["share_stereo"]
+    assert len(change["groups"]) == 2
+    row = change["summary"].set_index("metric").loc["mean_model_pct_female"]
     assert row["change"] == pytest.approx(row["adapter"] - row["base"])
-    again = runs.run_probe(smollm2, "crows-pairs", settings=settings)
-    assert again.cached and again.adapter is None  # the base is restored outside the adapter block
+    again = runs.run_probe(smollm2, "pronouns", settings=settings, use_cache=False)
+    pd.testing.assert_frame_equal(again.tables["occupations"], base.tables["occupations"], atol=1e-3)  # base back
 
 
 def test_bold_sentiment_on_a_tiny_sample(smollm2, workspace_home):
-    result = runs.run_probe(smollm2, "bold-sentiment", settings=runs.ProbeSettings(limit=1, max_new_tokens=4))
+    result = runs.run_probe(smollm2, "bold-sentiment", settings=runs.ProbeSettings(limit=1, max_new_tokens=3))
     continuations = result.tables["continuations"]
     assert len(continuations) == 2 and continuations["compound"].between(-1, 1).all()
     assert result.summary["groups"] == 2
