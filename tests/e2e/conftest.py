@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # e2e tests import `harness` by name
 from harness import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, ROOT
 
 
