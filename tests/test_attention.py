@@ -17,13 +17,19 @@ def _attention_input(loaded, ids: list[int], layer: int, module) -> torch.Tensor
     """The hidden states entering `module` (layer `layer`'s attention) for these token ids, (1, T, D)."""
     seen = {}
 
+    class Enough(Exception):
+        pass
+
     def grab(mod, args, kwargs):
         seen["h"] = args[0] if args else kwargs["hidden_states"]
+        raise Enough  # later layers are not needed
 
     handle = module.register_forward_pre_hook(grab, with_kwargs=True)
     try:
         with torch.inference_mode():
             loaded.model(input_ids=torch.tensor([ids]))
+    except Enough:
+        pass
     finally:
         handle.remove()
     return seen["h"].detach().float()

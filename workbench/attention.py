@@ -247,10 +247,13 @@ def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None =
             p = weights[0].float()                                 # (H, T, T)
             if layer in wanted:
                 maps[layer] = p.to(torch.float16).cpu().numpy()
+            # One head at a time: temporaries stay at one (T, T) map instead of H of them.
             if edges is not None:
-                overview[layer] = downsample_torch(p, edges).to(torch.float16).cpu().numpy()
+                overview[layer] = torch.cat([downsample_torch(ph, edges) for ph in p.split(1)]).to(
+                    torch.float16).cpu().numpy()                                   # (H, S, S)
             if all_statistics:
-                stats[layer] = _head_statistics_torch(p)
+                per_head = [_head_statistics_torch(ph) for ph in p.split(1)]
+                stats[layer] = {k: torch.cat([s[k] for s in per_head]) for k in per_head[0]}
             report((layer + 1) / (last + 1), f"Layer {layer + 1} of {last + 1}")
             if layer == last:
                 raise _StopForward
