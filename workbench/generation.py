@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 import torch
 
 from workbench import adapters
-from workbench.decoding import SamplingParams, decode, left_pad, seeded_generators
+from workbench.decoding import SamplingParams, decode, left_pad, seeded_generators, stop_token_ids
 from workbench.errors import InvalidSetting
 from workbench.grid_spec import GridSpec, render_template
 from workbench.models import LoadedModel
@@ -143,9 +143,7 @@ class GenerationStream:
 
 
 def _finish_reason(loaded: LoadedModel, new: list[int], params: SamplingParams) -> str:
-    from workbench.decoding import stop_token_ids
-
-    return "stop" if new and new[-1] in stop_token_ids(loaded) and len(new) <= params.max_new_tokens else "length"
+    return "stop" if new and new[-1] in stop_token_ids(loaded) else "length"
 
 
 def stream_generation(loaded: LoadedModel, prompt: str, params: SamplingParams | None = None, *,
@@ -253,10 +251,8 @@ def _run_batch(loaded: LoadedModel, sequences: list[list[int]], seeds: list[int]
     new = torch.stack(steps, dim=1).tolist()  # (B, steps)
     seconds = (time.perf_counter() - begin) / len(sequences)
     results = []
+    stops = stop_token_ids(loaded)
     for row in new:
-        from workbench.decoding import stop_token_ids
-
-        stops = stop_token_ids(loaded)
         end = next((k + 1 for k, t in enumerate(row) if t in stops), len(row))
         row = row[:end]
         results.append((tok.decode(row, skip_special_tokens=True), len(row),
