@@ -69,6 +69,7 @@ def test_attention_page_encoder_head(page, app_url):
     page.get_by_role("option", name="minilm-l6").click()
     wait_idle(page)
     page.get_by_text("0:[CLS]").first.wait_for(timeout=120_000)
+    wait_idle(page)                                            # the smollm2 chart is gone once the rerun ends
     page.get_by_text("Layer 0, head 0", exact=True).first.wait_for(timeout=120_000)
     assert page.get_by_text("grey: hidden by the causal mask").count() == 0   # bidirectional: nothing masked
     screenshot(page, "attention-encoder")
