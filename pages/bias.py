@@ -175,7 +175,7 @@ with compare_tab:
         base, tuned = before_after(probe, settings, path)
         if base is not None and tuned is not None:
             changes = bias.compare(base, tuned)
-            st.markdown(f"**{probe}**: base model (left bars) vs adapter **{tuned.adapter}** (right bars)")
+            st.markdown(f"**{probe}**: base model (blue) vs adapter **{tuned.adapter}** (orange)")
             st.dataframe(changes["summary"], hide_index=True, width="stretch")
             metric = GROUP_METRIC[probe][2]
             st.plotly_chart(plots.before_after_groups(changes["groups"], metric), key="bias_compare_chart")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +14,7 @@ import pandas as pd
 from workbench import adapters
 from workbench.adapters import AdapterInfo
 from workbench.bias import probes
-from workbench.bias.data import ProbeDataError, default_path, file_hash
+from workbench.bias.data import ProbeDataError, default_path, file_hash, load_crows_pairs, load_occupations
 from workbench.bias.probes import ProbeResult
 from workbench.bias.scoring import Progress, _quiet
 from workbench.errors import InvalidSetting
@@ -97,6 +97,14 @@ def _save(key: str, result: ProbeResult) -> None:
                       json.dumps(result.settings), time.time(), result.seconds, _encode(result)))
 
 
+def _normalised(settings: ProbeSettings, probe: str, path: Path) -> ProbeSettings:
+    """A limit covering the whole file means "all", so 60 of 60 occupations shares the cache with no limit."""
+    if settings.limit is None or probe == "bold-sentiment":
+        return settings
+    rows = len(load_occupations(path) if probe == "pronouns" else load_crows_pairs(path))
+    return replace(settings, limit=None) if settings.limit >= rows else settings
+
+
 def _resolve(loaded: LoadedModel, probe: str, adapter, data_path, settings: ProbeSettings):
     if probe not in probes.PROBES:
         raise InvalidSetting(f"unknown probe {probe!r}; choose one of {', '.join(probes.PROBES)}", field="probe")
@@ -106,7 +114,7 @@ def _resolve(loaded: LoadedModel, probe: str, adapter, data_path, settings: Prob
     if not path.is_file():
         raise ProbeDataError("no such file", path=str(path))
     key = cache_key(_model_id(loaded), _adapter_fingerprint(info), probe, file_hash(path),
-                    settings.for_probe(probe))
+                    _normalised(settings, probe, path).for_probe(probe))
     return info, path, key
 
 
@@ -136,7 +144,8 @@ def run_probe(loaded: LoadedModel, probe: str, *, adapter: AdapterInfo | Path | 
                 loaded, path, domain=settings.domain, limit=settings.limit, seed=settings.seed,
                 max_new_tokens=settings.max_new_tokens, progress=progress)
     result = ProbeResult(probe=probe, model=_model_id(loaded), adapter=active, data_path=str(path),
-                         data_hash=file_hash(path), settings=settings.for_probe(probe), summary=summary,
+                         data_hash=file_hash(path), settings=_normalised(settings, probe, path).for_probe(probe),
+                         summary=summary,
                          tables=tables, seconds=time.perf_counter() - start)
     _save(key, result)
     return result
