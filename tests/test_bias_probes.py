@@ -212,3 +212,24 @@ def test_bold_sentiment_on_a_tiny_sample(smollm2, workspace_home):
     continuations = result.tables["continuations"]
     assert len(continuations) == 2 and continuations["compound"].between(-1, 1).all()
     assert result.summary["groups"] == 2
+
+
+def test_masked_lm_runs_pronoun_and_crows_probes(minilm):
+    """A user-loaded masked LM goes through the [MASK] pronoun path and pseudo-log-likelihood scoring."""
+    from dataclasses import replace
+
+    from transformers import BertConfig, BertForMaskedLM
+
+    from workbench.models import LoadedModel
+
+    torch.manual_seed(0)
+    tiny = BertForMaskedLM(BertConfig(vocab_size=minilm.tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, intermediate_size=64)).eval()
+    masked = LoadedModel(spec=minilm.spec, model=tiny, tokenizer=minilm.tokenizer, source=minilm.source,
+                         info=replace(minilm.info, kind="masked"))
+    summary, tables = probes.run_pronouns(masked, limit=3)
+    assert len(tables["occupations"]) == 3 and tables["occupations"]["model_pct_female"].between(0, 100).all()
+    summary, tables = probes.run_crows_pairs(masked, limit=2)
+    assert summary["scoring"] == "pseudo-log-likelihood"
+    pll = scoring.pseudo_log_likelihoods(tiny, minilm.tokenizer, list(tables["pairs"]["stereo"]))
+    np.testing.assert_allclose(np.sort(tables["pairs"]["ll_stereo"]), np.sort(pll), atol=1e-4)
