@@ -63,7 +63,7 @@ def submit(config: LoraRunConfig) -> str:
         raise JobError("give the adapter a name", field="adapter_name")
     workspace.safe_child(adapters.adapters_dir(), config.adapter_name, field="adapter_name")
     if (adapters.adapters_dir() / config.adapter_name).exists() or any(
-            j["adapter"] == config.adapter_name and j["status"] in ("queued", "running", "stopped")
+            j["adapter"] == config.adapter_name and j["status"] in ("queued", "running", "stopped", "failed")
             for j in list_job_rows()):
         raise JobError(f"an adapter or job named {config.adapter_name!r} already exists; pick another name",
                        field="adapter_name")

@@ -13,6 +13,7 @@ import random
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -167,11 +168,7 @@ def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress 
     if accelerator.device.type == "cpu":
         configure_cpu_threads(config.cpu_threads, accelerator.num_processes)
     device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
-    peft_model, tokenizer = None, None
-    labels: list[str] = []
-    if config.task == "classification":
-        probe = data.read_dataset(config.data, task="classification")
-        labels = probe.labels
+    labels = data.read_dataset(config.data, task="classification").labels if config.task == "classification" else []
     peft_model, tokenizer = build_model(config, device, labels)
     dataset, train_set, val_set = prepare_data(config, tokenizer)
     global_batch = config.batch_size * world
@@ -199,7 +196,8 @@ def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress 
               f"{torch.get_num_threads()} CPU thread(s) each", flush=True)
 
     stop = {"asked": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.update(asked=True))
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops like the Stop button
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(asked=True))
     batches = epoch_batches(train_set.lengths, state.epoch, global_batch, config.seed, config.length_grouping)
     last_loss, val_loss, status, message = None, None, "done", ""
     speed = 0.0
