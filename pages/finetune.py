@@ -192,7 +192,9 @@ def adapters_panel() -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ft_adapters_table")
         name = st.selectbox("Adapter", [r["name"] for r in rows], key="ft_adapter_pick")
         c = st.columns(4)
-        if c[0].button("Make active", key="ft_activate"):
+        base_of = next(r["base model"] for r in rows if r["name"] == name)
+        if c[0].button("Make active", key="ft_activate", disabled=base_of != loaded.info.name,
+                       help=None if base_of == loaded.info.name else f"trained on {base_of}, not the picked model"):
             registry.set_active_adapter(loaded.info.name, name)
             st.rerun()
         if c[1].button("Use base model", key="ft_deactivate"):
