@@ -57,13 +57,13 @@ def main() -> None:
     with torch.inference_mode():
         plain_one(encoded[0][:8])  # warm-up
         sequential, t_seq = _timed(lambda: [plain_one(ids) for ids in encoded])
+        print(f"  plain generate, one by one      {t_seq:7.1f} s", flush=True)
         ids, mask = left_pad(encoded, tok.pad_token_id)
         batched, t_batch = _timed(lambda: model.generate(input_ids=ids, attention_mask=mask, **plain_args))
     spec = GridSpec(template="{p}", rows=tuple({"p": p} for p in PROMPTS),
                     param_sets=(SamplingParams(NEW_TOKENS),), batch_size=len(PROMPTS))
     ours, t_ours = _timed(lambda: generate_grid(loaded, spec))
     same = sum(c.text == tok.decode(s, skip_special_tokens=True) for c, s in zip(ours.cells, sequential))
-    print(f"  plain generate, one by one      {t_seq:7.1f} s")
     print(f"  plain generate, one batch       {t_batch:7.1f} s   ({t_seq / t_batch:.1f}x sequential)")
     print(f"  ours (grid, bucketed, lean KV)  {t_ours:7.1f} s   ({t_seq / t_ours:.1f}x sequential, "
           f"{t_batch / t_ours:.2f}x batched plain; goals 6x and 1.5x)")
