@@ -12,6 +12,9 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 @pytest.fixture(scope="module")
 def workspace_with_adapter(smollm2, tmp_path_factory):
     """A workspace holding one registered random adapter for SmolLM2, for the whole module."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper lives beside this file
     from test_evaluate import make_random_adapters
 
     with pytest.MonkeyPatch.context() as mp:
