@@ -36,3 +36,8 @@ def workspace_home(tmp_path, monkeypatch):
     home = tmp_path / "workspace"
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     return home
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests last: they are the slowest, and a failure in core tests should show first."""
+    items.sort(key=lambda item: "/e2e/" in str(item.fspath))

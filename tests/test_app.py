@@ -31,3 +31,11 @@ def test_encoder_model_card_renders():
     at.selectbox(key="wb_model_choice").select("minilm-l6").run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Heads (key/value)"] == "12 (12)"
+
+
+def test_pages_folder_is_not_streamlits_v1_pages_directory():
+    # A folder named pages/ beside app.py switches Streamlit to its v1 mode until app.py first runs:
+    # a direct link to /attention after a restart would run the page without the shared model picker.
+    root = Path(APP).parent
+    assert not (root / "pages").exists()
+    assert all((root / "app_pages" / file).exists() for file, _, _ in ui.PAGES)

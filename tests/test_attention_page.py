@@ -14,7 +14,7 @@ def _page(model: str = "smollm2-135m-instruct", text: str = SHORT) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=240).run()
     if model != "smollm2-135m-instruct":
         at.selectbox(key="wb_model_choice").select(model).run()
-    at.switch_page("pages/attention.py").run()
+    at.switch_page("app_pages/attention.py").run()
     at.text_area(key="attn_text").input(text).run()
     assert not at.exception, at.exception
     return at

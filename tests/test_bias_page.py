@@ -10,7 +10,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 def _bias_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/bias.py").run()
+    at.switch_page("app_pages/bias.py").run()
     return at
 
 
@@ -24,7 +24,7 @@ def test_crows_pairs_runs_from_its_button_and_is_cached_on_reopen(workspace_home
     assert not at.exception
     assert any(m.label == "Prefers the stereotyping sentence" for m in at.metric)
     at.switch_page("app.py").run()  # leave the page, come back: the result comes from the store, no click
-    reopened = at.switch_page("pages/bias.py").run()
+    reopened = at.switch_page("app_pages/bias.py").run()
     assert not reopened.exception
     assert any(m.label == "Prefers the stereotyping sentence" for m in reopened.metric)
     assert any(c.value.startswith("Cached in") for c in reopened.caption)
@@ -33,6 +33,6 @@ def test_crows_pairs_runs_from_its_button_and_is_cached_on_reopen(workspace_home
 def test_encoder_model_gets_a_warning_not_a_traceback(workspace_home):
     at = AppTest.from_file(APP, default_timeout=300).run()
     at.selectbox(key="wb_model_choice").select("minilm-l6").run()
-    at.switch_page("pages/bias.py").run()
+    at.switch_page("app_pages/bias.py").run()
     assert not at.exception
     assert any("needs a causal or masked model" in w.value for w in at.warning)

@@ -12,10 +12,13 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 @pytest.fixture(scope="module")
 def workspace_with_adapter(smollm2, tmp_path_factory):
     """A workspace holding one registered random adapter for SmolLM2, for the whole module."""
-    import sys
+    import importlib.util
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper lives beside this file
-    from test_evaluate import make_random_adapters
+    # The helper lives in test_evaluate.py beside this file; load it by path (tests/e2e has a namesake).
+    spec = importlib.util.spec_from_file_location("unit_test_evaluate", Path(__file__).parent / "test_evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    make_random_adapters = module.make_random_adapters
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("eval-page-home")))
@@ -25,7 +28,7 @@ def workspace_with_adapter(smollm2, tmp_path_factory):
 
 def open_page(name: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page(f"pages/{name}.py").run()
+    at.switch_page(f"app_pages/{name}.py").run()
     assert not at.exception
     return at
 

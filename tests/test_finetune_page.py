@@ -12,7 +12,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 def open_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/finetune.py").run()
+    at.switch_page("app_pages/finetune.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -9,7 +9,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 def _page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/prompt_lab.py").run()
+    at.switch_page("app_pages/prompt_lab.py").run()
     assert not at.exception
     return at
 

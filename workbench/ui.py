@@ -14,7 +14,7 @@ from workbench.models import LoadedModel, ModelSpec
 ROOT = Path(__file__).resolve().parent.parent
 OTHER = "Other: Hugging Face id or folder…"
 
-# (file under pages/, title, icon). A page shows up in the navigation once its file exists.
+# (file under app_pages/, title, icon). A page shows up in the navigation once its file exists.
 PAGES = [
     ("attention.py", "Attention", ":material/grid_view:"),
     ("prompt_lab.py", "Prompt lab", ":material/science:"),
@@ -32,7 +32,7 @@ def page_objects(home) -> list:
     """The home page plus every page whose file exists, as `st.Page`s for `st.navigation`."""
     pages = [st.Page(home, title="Home", icon=":material/home:", default=True, url_path="home")]
     for file, title, icon in PAGES:
-        path = ROOT / "pages" / file
+        path = ROOT / "app_pages" / file
         if path.exists():
             pages.append(st.Page(str(path), title=title, icon=icon))
     return pages
