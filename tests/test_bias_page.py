@@ -23,7 +23,7 @@ def test_crows_pairs_runs_from_its_button_and_is_cached_on_reopen(workspace_home
     at.button(key="bias_run_crows-pairs").click().run()
     assert not at.exception
     assert any(m.label == "Prefers the stereotyping sentence" for m in at.metric)
-    at.switch_page("app.py").run()  # leave the page, come back: the result comes from the store, no click
+    at.switch_page("app_pages/compare.py").run()  # leave the page, come back: the result comes from the store, no click
     reopened = at.switch_page("app_pages/bias.py").run()
     assert not reopened.exception
     assert any(m.label == "Prefers the stereotyping sentence" for m in reopened.metric)
