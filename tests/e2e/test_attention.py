@@ -33,7 +33,7 @@ def _plots(page) -> int:
 def test_attention_page_head_grid_statistics_and_bertviz(page, app_url):
     _open_attention(page, app_url)
     page.get_by_text("Layer 0, head 0", exact=True).first.wait_for(timeout=60_000)
-    assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1
+    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(state="attached", timeout=120_000)
     shutil.copy(screenshot(page, "attention-head"), ROOT / "docs" / "attention-head.png")
 
     _view(page, "All heads", "Click a tile (or pick")

@@ -57,8 +57,9 @@ def test_evaluate_page_runs_base_and_adapter(page, app_url, adapter_folder):
     page.get_by_role("button", name="Run evaluation").click()
     page.get_by_text("eval_facts: 4 examples").wait_for(timeout=300_000)
     wait_idle(page)
-    assert page.get_by_text("Scores with bootstrap 95% intervals").count() >= 1
-    assert page.get_by_text("History").count() >= 1
+    # Plotly draws its titles after the script run ends: wait for them rather than count at once.
+    page.get_by_text("Scores with bootstrap 95% intervals").first.wait_for(timeout=120_000)
+    page.get_by_text("History").first.wait_for(timeout=60_000)
     _save(page, "evaluate")
 
 
@@ -78,5 +79,5 @@ def test_compare_page_outputs_shift_and_attention_diff(page, app_url, adapter_fo
     page.get_by_role("button", name="Compute attention diff").click()
     page.get_by_text("Click a cell").wait_for(timeout=300_000)
     wait_idle(page)
-    assert page.get_by_text("who attends to whom").count() >= 1
+    page.get_by_text("who attends to whom").first.wait_for(timeout=120_000)
     _save(page, "compare", height=3300)

@@ -45,7 +45,7 @@ def test_upload_validation_then_live_job_curve(page, app_url, tmp_path):
     page.get_by_role("tab", name="Jobs").click()
     page.get_by_text("step 2 of 40").first.wait_for(timeout=180_000)  # two points on the live curve
     wait_idle(page)
-    assert page.locator(".js-plotly-plot").count() >= 1
+    page.locator(".js-plotly-plot").first.wait_for(state="attached", timeout=120_000)
     path = screenshot(page, "finetune")
     shutil.copy(path, ROOT / "docs" / "finetune-live.png")
     for _ in range(10):  # the panel re-renders every 2 s; a click can land on a button being replaced
