@@ -43,13 +43,18 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """Plain tensors, tuples and numbers only, so a checkpoint loads with `weights_only=True` (no unpickling)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))}
 
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
 
 
 def save_checkpoint(folder: Path, peft_model, optimizer, scheduler, state: TrainState) -> Path:
@@ -77,10 +82,10 @@ def load_checkpoint(path: Path, peft_model, optimizer, scheduler) -> TrainState:
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(peft_model, load_file(path / "adapter_model.safetensors"))
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
     # The schedule may have a new horizon (a continued run): put the lr where the new schedule says.
     for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
         group["lr"] = base * fn(scheduler.last_epoch)
-    _set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+    _set_rng_state(torch.load(path / "rng.pt", weights_only=True))
     return TrainState(**json.loads((path / "state.json").read_text()))
