@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 
-.PHONY: setup run test bench browser clean
+.PHONY: setup run test lint bench browser clean
 
 setup: $(STAMP)
 
@@ -34,7 +34,12 @@ run: setup
 browser:
 	bash scripts/ensure_chromium.sh
 
-test: setup browser
+# ruff (style, import order, function size) and vulture (dead code); both configured in pyproject.toml.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/vulture
+
+test: setup browser lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: setup

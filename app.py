@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from workbench import ui, workspace
+import pages as ui
+from workbench import workspace
 from workbench.store import Store
 
 

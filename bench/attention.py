@@ -44,9 +44,9 @@ def _child(kind: str, n_tokens: int) -> None:
     # Import everything first: library import time is not what we compare.
     from bertviz import head_view
 
-    from workbench.attention import capture_attention
-    from workbench.attention_views import map_view
-    from workbench.plots.attention import head_heatmap, thumbnail_grid
+    from workbench.attention.capture import capture_attention
+    from workbench.attention.figures import head_heatmap, thumbnail_grid
+    from workbench.attention.views import map_view
 
     gc.collect()
     _reset_peak()

@@ -10,8 +10,9 @@ import time
 import numpy as np
 import torch
 
-from workbench.eval_sets import DATA_DIR, parse_eval_set, read_eval_set
-from workbench.evaluate import EvalOptions, evaluate
+from workbench import workspace
+from workbench.evaluate.run import EvalOptions, evaluate
+from workbench.evaluate.sets import parse_eval_set, read_eval_set
 from workbench.models import ModelSpec, load, prepare_smollm2
 
 N_TEXTS = 32
@@ -20,7 +21,7 @@ BATCH = 16  # the metric's default batch size; ours uses the same
 
 def bench_texts() -> list[str]:
     """Texts of 8 to ~260 tokens cut from the bundled perplexity set (deterministic)."""
-    words = " ".join(e.text for e in read_eval_set(DATA_DIR / "eval_text.txt").examples).split()
+    words = " ".join(e.text for e in read_eval_set(workspace.data_dir() / "eval_text.txt").examples).split()
     rng = np.random.default_rng(0)
     lengths = np.linspace(6, 200, N_TEXTS).astype(int)
     rng.shuffle(lengths)

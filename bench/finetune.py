@@ -42,7 +42,7 @@ def hf_trainer(steps: int) -> tuple[float, float]:
     import transformers
     from peft import LoraConfig, get_peft_model
 
-    from workbench import data
+    from workbench.finetune import data
     from workbench.models import ModelSpec, locate
 
     config = _config(steps, False)
@@ -97,7 +97,8 @@ def main() -> None:
         results[name] = tokens / seconds
         print(f"{name:<18} {tokens:>7.0f} tokens in {seconds:6.1f} s = {tokens / seconds:7.1f} tokens/s", flush=True)
     print(f"ratio ours / HF Trainer (length-grouped batches): {results['ours'] / results['hf_trainer']:.2f}")
-    print(f"ratio ours without grouping / HF Trainer:         {results['ours_no_grouping'] / results['hf_trainer']:.2f}")
+    ungrouped = results["ours_no_grouping"] / results["hf_trainer"]
+    print(f"ratio ours without grouping / HF Trainer:         {ungrouped:.2f}")
 
 
 if __name__ == "__main__":

@@ -35,10 +35,10 @@ def _timed(fn):
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from workbench.decoding import SamplingParams, left_pad
-    from workbench.generation import format_prompt, generate, generate_grid
-    from workbench.grid_spec import GridSpec
     from workbench.models import ModelSpec, load
+    from workbench.prompt_lab.decoding import SamplingParams, left_pad
+    from workbench.prompt_lab.generation import format_prompt, generate, generate_grid
+    from workbench.prompt_lab.grid import GridSpec
 
     loaded = load(ModelSpec("smollm2-135m-instruct", device="cpu", dtype="float32"))
     model, tok = loaded.model, loaded.tokenizer

@@ -45,3 +45,30 @@ def test_safe_child_refuses_names_that_escape_the_workspace(workspace_home, name
 
 def test_safe_child_accepts_plain_names(workspace_home):
     assert workspace.safe_child(workspace.home(), "my-adapter_v1.2").parent == workspace.home()
+
+
+def test_store_made_before_the_migration_folders_were_renamed_keeps_its_versions(workspace_home):
+    import sqlite3
+
+    Store()
+    path = workspace_home / "store.sqlite"
+    with sqlite3.connect(path) as conn:  # as a workspace from before the rename recorded them
+        for old, new in store_module.RENAMED_COMPONENTS.items():
+            conn.execute("UPDATE schema_version SET component = ? WHERE component = ?", (old, new))
+    versions = Store().schema_versions()  # would fail on CREATE TABLE if the migrations ran again
+    assert set(store_module.RENAMED_COMPONENTS).isdisjoint(versions)
+    assert all(versions[new] == len(store_module.MIGRATIONS[new]) for new in store_module.RENAMED_COMPONENTS.values())
+
+
+@pytest.mark.parametrize("filename", ["../../etc/passwd", "a b?.jsonl", ".hidden", "", "x" * 300 + ".csv"])
+def test_save_upload_keeps_hostile_names_inside_the_folder(workspace_home, filename):
+    path = workspace.save_upload("uploads", filename, b"{}\n")
+    assert path.parent == (workspace_home / "uploads").resolve()
+    assert path.read_bytes() == b"{}\n"
+
+
+def test_save_upload_never_rewrites_an_earlier_upload_of_the_same_name(workspace_home):
+    first = workspace.save_upload("uploads", "data.jsonl", b"one\n")
+    second = workspace.save_upload("uploads", "data.jsonl", b"two\n")
+    assert first != second and first.read_bytes() == b"one\n" and second.read_bytes() == b"two\n"
+    assert workspace.save_upload("uploads", "data.jsonl", b"one\n") == first

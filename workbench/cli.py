@@ -1,9 +1,11 @@
-"""The `workbench` command: everything a page can do, headless. Subcommands live in workbench/commands/."""
+"""The `workbench` command: everything a page can do, headless. Each capability adds its subcommands in its own
+`workbench/<capability>/cli.py`."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import pkgutil
 import sys
@@ -12,14 +14,19 @@ from dataclasses import asdict, is_dataclass
 from workbench.errors import WorkbenchError
 from workbench.models import ModelSpec
 
+CAPABILITIES = ("models", "attention", "prompt_lab", "finetune", "evaluate", "compare", "bias")
+
 
 def command_modules() -> list[str]:
-    """Every module in workbench/commands/; each defines `register(subparsers)` adding parsers whose
-    `func(args) -> int` runs the command. A capability adds a file there, never an edit here."""
-    import workbench.commands
+    """`workbench/<capability>/cli.py` for every capability package; each defines `register(subparsers)` adding
+    parsers whose `func(args) -> int` runs the command. A capability adds its file, never an edit here."""
+    import workbench
 
-    names = sorted(m.name for m in pkgutil.iter_modules(workbench.commands.__path__))
-    return [f"workbench.commands.{n}" for n in ["core"] + [n for n in names if n != "core"]]
+    root = workbench.__path__[0]
+    found = {m.name for m in pkgutil.iter_modules([root]) if m.ispkg
+             and importlib.util.find_spec(f"workbench.{m.name}.cli") is not None}
+    ordered = [name for name in CAPABILITIES if name in found] + sorted(found - set(CAPABILITIES))
+    return [f"workbench.{name}.cli" for name in ordered]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
@@ -54,6 +61,11 @@ def to_jsonable(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
+
+
+def stderr_progress(fraction: float, message: str) -> None:
+    """A `Progress` for the command line: one line per step on stderr, stdout stays for results."""
+    print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
 
 
 def print_json(value) -> None:

@@ -6,9 +6,9 @@ import json
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from workbench import workspace
 
@@ -25,6 +25,8 @@ def load_migrations() -> dict[str, list[str]]:
 
 
 MIGRATIONS: dict[str, list[str]] = load_migrations()
+# Migration folders renamed when each took its capability's name; a workspace made before keeps its versions.
+RENAMED_COMPONENTS = {"evaluations": "evaluate", "experiments": "prompt_lab", "jobs": "finetune"}
 
 
 class Store:
@@ -58,6 +60,8 @@ class Store:
         with self.connect() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
                          "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            for old, new in RENAMED_COMPONENTS.items():
+                conn.execute("UPDATE OR IGNORE schema_version SET component = ? WHERE component = ?", (new, old))
         versions = {}
         for component, steps in MIGRATIONS.items():
             with self.connect() as conn:

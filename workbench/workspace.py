@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.errors import UnsafePath
+from workbench.errors import UnsafePath, WorkbenchError
+
+
+class DataDirMissing(WorkbenchError):
+    """The project's data sets cannot be found (an installed package without its data/ folder)."""
+
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -27,6 +33,17 @@ def model_cache() -> Path:
     return path
 
 
+def data_dir() -> Path:
+    """The project's own data sets (evaluation sets, fine-tuning demos, grid example): `$WORKBENCH_DATA`, else the
+    data/ folder beside the package in a checkout. The one place that knows where they are."""
+    override = os.environ.get("WORKBENCH_DATA")
+    path = Path(override).expanduser() if override else Path(__file__).resolve().parents[1] / "data"
+    if not path.is_dir():
+        raise DataDirMissing(f"the data sets folder {path} does not exist: set WORKBENCH_DATA to the project's "
+                             "data/ folder", path=str(path))
+    return path
+
+
 def subdir(name: str) -> Path:
     """A named folder inside the workspace (adapters, runs, uploads...)."""
     path = home() / name
@@ -43,6 +60,19 @@ def safe_child(parent: Path, name: str, *, field: str = "name") -> Path:
     if child.parent != parent.resolve():
         raise UnsafePath(f"{name!r} resolves outside {parent}", field=field)
     return child
+
+
+def save_upload(folder: str, filename: str, body: bytes) -> Path:
+    """Keep an uploaded file in `<workspace>/<folder>/` under `<sha256 prefix>-<cleaned name>`: a name cannot leave
+    the folder, the same bytes always land on the same path, and a later upload never rewrites an earlier one."""
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(filename).name).lstrip("._-")
+    name = f"{hashlib.sha256(body).hexdigest()[:16]}-{cleaned or 'upload'}"[:128]
+    target = safe_child(subdir(folder), name, field="file")
+    if not target.exists():
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging.write_bytes(body)
+        staging.replace(target)  # atomic: a reader never sees half a file
+    return target
 
 
 @dataclass(frozen=True)

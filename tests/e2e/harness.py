@@ -26,7 +26,7 @@ def wait_idle(page, timeout_s: float = 180) -> None:
         elif time.time() - quiet_since > 1.0:
             return
         time.sleep(0.25)
-    raise TimeoutError("the app kept running for more than %.0f s" % timeout_s)
+    raise TimeoutError(f"the app kept running for more than {timeout_s:.0f} s")
 
 
 def screenshot(page, name: str) -> Path:

@@ -2,6 +2,7 @@
 real random LoRA adapter registered in the app's workspace; screenshots in tests/e2e/artifacts."""
 
 import os
+
 import pytest
 from harness import screenshot, wait_idle
 
@@ -11,8 +12,7 @@ def _register_random_adapter(home, name="tilted"):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from workbench import adapters
-    from workbench.models import ModelSpec, load
+    from workbench.models import ModelSpec, adapters, load
 
     before = os.environ.get("WORKBENCH_HOME")
     os.environ["WORKBENCH_HOME"] = str(home)

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench import adapters
-from workbench.adapters import AdapterInfo
 from workbench.bias import probes
 from workbench.bias.data import ProbeDataError, default_path, file_hash, load_crows_pairs, load_occupations
 from workbench.bias.probes import ProbeResult
 from workbench.bias.scoring import Progress, _quiet
 from workbench.errors import InvalidSetting
-from workbench.models import LoadedModel
+from workbench.models import LoadedModel, adapters
+from workbench.models.adapters import AdapterInfo
 from workbench.store import Store
 
 TEMPLATES_VERSION = hashlib.sha256(repr(probes.PRONOUN_TEMPLATES).encode()).hexdigest()[:12]

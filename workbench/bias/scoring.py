@@ -7,7 +7,7 @@ randomly initialised model; callers hold the model lock."""
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch

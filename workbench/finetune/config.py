@@ -109,7 +109,7 @@ class LoraRunConfig:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "LoraRunConfig":
+    def from_dict(cls, values: dict) -> LoraRunConfig:
         """Build from a dict, naming any unknown key instead of ignoring it."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
@@ -118,7 +118,7 @@ class LoraRunConfig:
         return cls(**values)
 
     @classmethod
-    def load(cls, path: Path | str) -> "LoraRunConfig":
+    def load(cls, path: Path | str) -> LoraRunConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 

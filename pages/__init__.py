@@ -1,0 +1,136 @@
+"""Shared Streamlit pieces: the sidebar model picker, the cached loader, page registry, error display."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from workbench import models
+from workbench.errors import WorkbenchError
+from workbench.models import LoadedModel, ModelSpec
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py and pages/
+OTHER = "Other: Hugging Face id or folder…"
+
+# (file under pages/, title, icon). A page shows up in the navigation once its file exists.
+PAGES = [
+    ("attention.py", "Attention", ":material/grid_view:"),
+    ("prompt_lab.py", "Prompt lab", ":material/science:"),
+    ("finetune.py", "Fine-tune", ":material/model_training:"),
+    ("evaluate.py", "Evaluate", ":material/leaderboard:"),
+    ("compare.py", "Compare", ":material/compare:"),
+    ("bias.py", "Bias", ":material/balance:"),
+]
+
+_load_locks: dict[ModelSpec, threading.Lock] = {}
+_load_locks_guard = threading.Lock()
+
+
+def page_objects(home) -> list:
+    """The home page plus every page whose file exists, as `st.Page`s for `st.navigation`."""
+    pages = [st.Page(home, title="Home", icon=":material/home:", default=True, url_path="home")]
+    for file, title, icon in PAGES:
+        path = ROOT / "pages" / file
+        if path.exists():
+            pages.append(st.Page(str(path), title=title, icon=icon))
+    return pages
+
+
+def show_error(err: WorkbenchError) -> None:
+    """A user error, shown in the page (never a traceback)."""
+    st.error(str(err), icon=":material/error:")
+
+
+# A process-wide cache, not st.cache_resource: that replays the progress bar's messages on a cache hit,
+# and the bar lives in a block created outside the function, so every later run raised
+# CacheReplayClosureError (home -> any page, or a second tab). Callers hold the per-spec lock.
+_loaded: dict[ModelSpec, LoadedModel] = {}
+MAX_LOADED = 3
+
+
+def _cached_load(spec: ModelSpec, _progress) -> LoadedModel:
+    if spec not in _loaded:
+        _loaded[spec] = models.load(spec, progress=_progress)
+        while len(_loaded) > MAX_LOADED:
+            _loaded.pop(next(iter(_loaded)))  # the oldest load goes first
+    return _loaded[spec]
+
+
+def load_model(spec: ModelSpec) -> LoadedModel:
+    """Load once per process and spec; a lock per spec so two tabs never load the same model twice."""
+    with _load_locks_guard:
+        lock = _load_locks.setdefault(spec, threading.Lock())
+    with lock:
+        bar = st.empty()
+
+        def progress(fraction: float, message: str) -> None:
+            bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+        try:
+            return _cached_load(spec, progress)
+        finally:
+            bar.empty()
+
+
+def sidebar_model() -> ModelSpec | None:
+    """The model picker shared by all pages (rendered by app.py); remembers the choice in the session."""
+    names = list(models.EMBEDDED) + [OTHER]
+    with st.sidebar:
+        st.subheader("Model")
+        choice = st.selectbox("Model", names, key="wb_model_choice", label_visibility="collapsed",
+                              help="Embedded models work offline; pick Other for a Hugging Face id or a folder.")
+        name = choice
+        if choice == OTHER:
+            name = st.text_input("Hugging Face id or local folder", key="wb_model_custom",
+                                 placeholder="HuggingFaceTB/SmolLM2-360M or /path/to/model").strip()
+        device = st.radio("Device", models.DEVICES, horizontal=True, key="wb_device")
+        with st.expander("Loading options"):
+            allow_download = st.checkbox("Allow downloads from the hub", key="wb_allow_download")
+            trust_remote_code = st.checkbox("Trust remote code", key="wb_trust_remote_code",
+                                            help="Runs Python shipped with the checkpoint. Off by default.")
+            allow_pickle = st.checkbox("Allow pickle (.bin) weights", key="wb_allow_pickle",
+                                       help="Pickle files can run code when loaded; safetensors cannot.")
+    if not name:
+        st.session_state["wb_spec"] = None
+        return None
+    try:
+        spec = ModelSpec(name=name, device=device, allow_download=allow_download,
+                         trust_remote_code=trust_remote_code, allow_pickle_weights=allow_pickle)
+    except WorkbenchError as err:
+        with st.sidebar:
+            show_error(err)
+        spec = None
+    st.session_state["wb_spec"] = spec
+    return spec
+
+
+def current_spec() -> ModelSpec | None:
+    return st.session_state.get("wb_spec")
+
+
+def current_model(kinds: tuple[str, ...] = models.KINDS) -> LoadedModel:
+    """The model picked in the sidebar, loaded; shows the reason in the page and stops it on failure."""
+    spec = current_spec()
+    if spec is None:
+        st.info("Pick a model in the sidebar (type a Hugging Face id or folder for Other).")
+        st.stop()
+    try:
+        loaded = load_model(spec)
+    except WorkbenchError as err:
+        show_error(err)
+        st.stop()
+    if loaded.kind not in kinds:
+        st.warning(f"This page needs a {' or '.join(kinds)} model; {loaded.info.name} is {loaded.kind}. "
+                   "Pick another model in the sidebar.")
+        st.stop()
+    return loaded
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"

@@ -1,0 +1,178 @@
+"""Attention explorer: one head, all heads, token focus, head statistics, aggregates, the math of one row,
+bertviz. Reads widgets, calls workbench.attention*, draws workbench.plots.attention figures."""
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import streamlit.components.v1 as components
+
+import pages as ui
+from workbench.attention import bertviz as bertviz_view
+from workbench.attention import capture as core
+from workbench.attention import figures as plots
+from workbench.attention import views as views
+from workbench.attention.row_math import row_math
+from workbench.errors import WorkbenchError
+
+VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "bertviz"]
+OVERVIEW = 32          # thumbnail side in blocks
+FULL_ALL_LAYERS = 256  # up to this many tokens, rollout uses every layer's full maps
+MAX_CAPTURES = 6       # captures kept per process (a 2,048-token layer is 75 MB)
+
+
+@st.cache_resource(show_spinner=False)
+def _captures() -> tuple[OrderedDict, threading.Lock]:
+    """Per-process LRU of captures keyed by (model, text, layers): switching heads never reruns the model
+    (st.cache_resource itself cannot draw the progress bar of the pass it caches)."""
+    return OrderedDict(), threading.Lock()
+
+
+def capture(layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
+    store, lock = _captures()
+    key = (loaded.spec, loaded.peft is not None, text, chat, int(max_tokens), layers, scan)
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    bar = st.empty()
+    try:
+        cap = core.capture_attention(
+            loaded, text, list(layers) if layers is not None else None, chat=chat, max_tokens=int(max_tokens),
+            overview_size=OVERVIEW if scan else None, all_statistics=scan,
+            progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}"))
+    finally:
+        bar.empty()
+    with lock:
+        store[key] = cap
+        while len(store) > MAX_CAPTURES:
+            store.popitem(last=False)
+    return cap
+
+
+def open_clicked_head() -> None:
+    points = [p for p in st.session_state["attn_grid"].selection.points if p.get("customdata") is not None]
+    if points:
+        data = points[0]["customdata"]  # [layer, head]; plotly may hand back an index-keyed object
+        layer_head = [data[k] for k in sorted(data, key=int)] if isinstance(data, dict) else list(data)
+        st.session_state["attn_layer"], st.session_state["attn_head"] = (int(v) for v in layer_head[:2])
+        st.session_state["attn_view"] = "One head"
+
+
+st.title("Attention")
+loaded = ui.current_model()
+info = loaded.info
+left, right = st.columns([3, 1])
+text = left.text_area("Text", "The cat sat on the mat. The cat was happy, so the cat purred.", key="attn_text")
+chat = right.toggle("Chat turn (apply chat template)", key="attn_chat", disabled=not info.has_chat_template)
+max_tokens = right.number_input("Max tokens", 2, min(info.context_length or 512, 8192),
+                                min(2048, info.context_length or 512), key="attn_max_tokens")
+try:
+    _, ids, original = core.encode_text(loaded, text, max_tokens=int(max_tokens), chat=chat)
+except WorkbenchError as err:
+    ui.show_error(err)
+    st.stop()
+tokens = core.token_pieces(loaded.tokenizer, ids)
+n = len(ids)
+if original > n:
+    st.warning(f"The text has {original} tokens; only the first {n} are shown (raise Max tokens, up to the "
+               f"model's context of {info.context_length}).")
+with st.expander(f"{n} tokens", expanded=n <= 64):
+    st.markdown(" ".join(f"`{i}:{t}`" for i, t in enumerate(tokens[:400])) + (" …" if n > 400 else ""))
+
+view = st.radio("View", VIEWS, horizontal=True, key="attn_view")
+c1, c2, c3, c4 = st.columns(4)
+layer = c1.selectbox("Layer", range(info.layers), key="attn_layer")
+head = c2.selectbox("Head", range(info.heads), key="attn_head",
+                    help=f"{info.heads} query heads over {info.kv_heads} key/value heads"
+                    if info.kv_heads != info.heads else None)
+hide_first = c3.toggle("Hide first token", key="attn_hide_first",
+                       help="Decoders park most attention on the first token; hide it and renormalise rows.")
+start, end = c4.slider("Token range (zoom)", 0, n, (0, n), key="attn_range") if n > 2 else (0, n)
+rows_text = st.text_input("Query rows (e.g. 3, 10-20; empty = all)", key="attn_rows") if n > 64 else ""
+causal = loaded.kind == "causal"
+
+try:
+    if view == "One head":
+        cap = capture((layer,))
+        mv = views.map_view(cap.head(layer, head), tokens, causal=causal, start=start, end=end,
+                            rows=views.query_rows(rows_text, n), hide_first=hide_first)
+        st.plotly_chart(plots.head_heatmap(mv.matrix, mv.query_labels, mv.key_labels, masked=mv.masked,
+                                           title=f"Layer {layer}, head {head}"), key="attn_head_fig")
+        st.caption(f"Captured in {cap.seconds:.1f} s. " + mv.note)
+    elif view == "All heads":
+        cap = capture((0,), scan=True)
+        st.plotly_chart(plots.thumbnail_grid(cap.overview, cap.statistics, causal=causal, selected=(layer, head)),
+                        key="attn_grid", on_select=open_clicked_head, selection_mode="points", width="content")
+        st.caption(f"{info.layers} layers x {info.heads} heads, each tile scaled to its own maximum"
+                   + (f", {len(cap.overview_edges) - 1} token blocks a side" if n > OVERVIEW else "")
+                   + ". Click a tile (or pick Layer and Head above) to open it.")
+    elif view == "Token focus":
+        token = st.number_input("Token", 0, n - 1, min(1, n - 1), key="attn_token")
+        cap = capture((layer,))
+        out, into = core.token_flow(cap, layer, int(token))
+        keys = np.arange(start, end)
+        st.plotly_chart(plots.token_lines(out[:, keys], tokens, keys, int(token)), key="attn_lines_out")
+        st.plotly_chart(plots.token_lines(into[:, keys], tokens, keys, int(token), direction="is attended by"),
+                        key="attn_lines_in")
+        scan = capture((0,), scan=True)
+        rows, starts = views.focus_across_layers(scan, int(token))
+        st.plotly_chart(plots.layers_by_key(rows, [f"{s} {tokens[s]}" for s in starts],
+                                            f"Token {token} across layers (mean over heads)"), key="attn_layers")
+    elif view == "Statistics":
+        stats = capture((0,), scan=True).statistics
+        value = st.selectbox("Colour by", list(core.STATISTIC_LEGEND), key="attn_stat")
+        st.plotly_chart(plots.statistics_heatmap(stats, value), key="attn_stats_fig")
+        st.dataframe(stats.round(3), hide_index=True, width="stretch", key="attn_stats_table")
+        st.markdown("\n".join(f"- **{k}**: {v}" for k, v in core.STATISTIC_LEGEND.items()))
+        st.markdown("\n".join(f"- **{k}** ({plots.KIND_MARK[k] or 'no mark'}): {v}"
+                              for k, v in core.HEAD_KINDS.items()))
+        st.bar_chart(stats.label.value_counts())
+    elif view == "Aggregates":
+        cap = capture((layer,))
+        mean = views.map_view(core.mean_over_heads(cap, layer), tokens, causal=causal, start=start, end=end,
+                              hide_first=hide_first)
+        st.plotly_chart(plots.head_heatmap(mean.matrix, mean.query_labels, mean.key_labels, masked=mean.masked,
+                                           title=f"Layer {layer}: mean over heads"), key="attn_mean_fig")
+        if n <= FULL_ALL_LAYERS:
+            full = capture(None)
+            roll = views.map_view(core.rollout(full.pattern[: layer + 1]), tokens, causal=causal,
+                                  start=start, end=end, hide_first=hide_first)
+            title = f"Attention rollout, layers 0-{layer}"
+        else:
+            scan = capture((0,), scan=True)
+            edges = scan.overview_edges
+            block_tokens = [f"{a}-{b - 1} {tokens[a]}…" for a, b in zip(edges[:-1], edges[1:])]
+            roll = views.map_view(core.rollout(scan.overview[: layer + 1]), block_tokens, causal=causal)
+            title = f"Attention rollout over {len(block_tokens)} token blocks, layers 0-{layer} (approximate)"
+        st.plotly_chart(plots.head_heatmap(roll.matrix, roll.query_labels, roll.key_labels, masked=roll.masked,
+                                           title=title), key="attn_rollout_fig")
+    elif view == "Row math":
+        query = st.number_input("Query token", 0, n - 1, n - 1, key="attn_query")
+        cap = capture((layer,))
+        m = row_math(loaded, cap, layer, head, int(query))
+        st.latex(r"\mathrm{weights} = \mathrm{softmax}\Big(\frac{q\,K^\top}{\sqrt{d_k}} + \mathrm{mask}\Big),"
+                 rf"\quad d_k = {m.head_dim},\ \tfrac{{1}}{{\sqrt{{d_k}}}} = {m.scale:.4f}")
+        st.caption(f"Layer {layer}, query head {head} (key/value head {m.kv_head}), query token {query} "
+                   f"`{tokens[int(query)]}`; q and k from the layer's own projections"
+                   + (", rotary position embedding applied." if m.rotary else "."))
+        keys = np.arange(start, min(end, n))
+        st.plotly_chart(plots.row_math_figure(m.scores[keys], m.weights[keys], m.visible[keys],
+                                              plots.position_labels(tokens, keys)), key="attn_math_fig")
+        st.dataframe(pd.DataFrame({"key": plots.position_labels(tokens, keys), "q·k": (m.keys @ m.q)[keys],
+                                   "score": m.scores[keys], "masked": ~m.visible[keys], "weight": m.weights[keys],
+                                   "captured": cap.head(layer, head)[int(query), keys]}),
+                     hide_index=True, width="stretch")
+    elif view == "bertviz":
+        picked = st.multiselect("Layers for bertviz", range(info.layers), default=[layer], key="attn_bv_layers")
+        kind = st.radio("bertviz view", ["head", "model"], horizontal=True, key="attn_bv_kind")
+        if picked:
+            bertviz_view.check_size(len(picked), info.heads, n)
+            html = bertviz_view.bertviz_html(capture(tuple(sorted(picked))), kind)
+            st.caption(f"bertviz {kind} view, {len(picked)} layer(s), {ui.human_bytes(len(html))} of HTML; "
+                       "scripts served by the app (no CDN).")
+            components.html(html, height=420 + (180 * len(picked) if kind == "model" else 0), scrolling=True)
+except WorkbenchError as err:
+    ui.show_error(err)

@@ -1,0 +1,115 @@
+"""Compare: one prompt through the base and an adapter; per-token log-prob shift; per-head attention diff."""
+
+import numpy as np
+import streamlit as st
+
+import pages as ui
+from workbench.compare import diff as compare
+from workbench.compare import figures as plots
+from workbench.errors import WorkbenchError
+from workbench.models import adapters
+
+st.title("Compare base and fine-tuned")
+loaded = ui.current_model(kinds=("causal",))
+
+registered = {a.name: a for a in adapters.list_adapters(loaded.info.name)}
+left, right = st.columns([2, 3])
+names = list(registered) + ["Folder…"]
+adapter_name = left.selectbox("Adapter", names, key="cmp_adapter", help="Adapters registered for this base.")
+folder = left.text_input("Adapter folder", key="cmp_folder") if adapter_name == "Folder…" else ""
+prompt = right.text_area("Prompt", "Rewrite the date as YYYY-MM-DD.\nDate: March the 17th, 2020\nAnswer:",
+                         key="cmp_prompt", height=100)
+cols = st.columns(4)
+chat = cols[0].checkbox("Chat template", key="cmp_chat")
+max_new = cols[1].number_input("Max new tokens", 1, 512, 24, key="cmp_max_new")
+temperature = cols[2].number_input("Sampling temperature", 0.05, 5.0, 0.8, step=0.05, key="cmp_temp")
+seed = cols[3].number_input("Seed", 0, 2**31 - 1, 0, key="cmp_seed")
+
+
+def chosen_adapter():
+    if adapter_name == "Folder…":
+        if not folder.strip():
+            st.info("Type an adapter folder, or register an adapter on the Fine-tune page.")
+            st.stop()
+        return adapters.read_adapter(folder.strip())
+    return registered[adapter_name]
+
+
+try:
+    adapter = chosen_adapter()
+    if st.button("Generate with both", type="primary", key="cmp_run"):
+        bar = st.progress(0.0, text="Generating")
+        st.session_state["cmp_sbs"] = compare.side_by_side(
+            loaded, adapter, prompt, chat=chat, max_new_tokens=int(max_new), temperature=float(temperature),
+            seed=int(seed), progress=lambda f, msg: bar.progress(f, text=msg))
+        st.session_state.pop("cmp_diff", None)
+        bar.empty()
+except WorkbenchError as err:
+    ui.show_error(err)
+    st.stop()
+
+sbs = st.session_state.get("cmp_sbs")
+if sbs is None:
+    st.info("Generate to see both outputs, the log-prob shift and the attention diff.")
+    st.stop()
+
+base_col, tuned_col = st.columns(2)
+for col, title, greedy, sampled in ((base_col, "Base", sbs.base_greedy, sbs.base_sampled),
+                                    (tuned_col, f"Adapter: {sbs.adapter}", sbs.tuned_greedy, sbs.tuned_sampled)):
+    col.markdown(f"**{title}**")
+    col.caption("greedy")
+    col.code(greedy.text or "(empty)", language=None, wrap_lines=True)
+    col.caption(f"sampled (T={temperature:g}, top-p 0.95, seed {seed})")
+    col.code(sampled.text or "(empty)", language=None, wrap_lines=True)
+
+st.subheader("Log-probability shift of the chosen tokens")
+source = st.radio("Score the greedy output of", ["adapter", "base"], horizontal=True, key="cmp_source")
+generation = sbs.tuned_greedy if source == "adapter" else sbs.base_greedy
+try:
+    shift = compare.logprob_shift(loaded, adapter, generation, sbs.adapter if source == "adapter" else "base")
+except WorkbenchError as err:
+    ui.show_error(err)
+else:
+    st.markdown(plots.shift_html(shift.tokens, shift.shift), unsafe_allow_html=True)
+    st.caption(f"Green: the adapter made the token likelier; red: less likely. Total shift "
+               f"{shift.shift.sum():+.2f} nats over {len(shift.tokens)} tokens "
+               f"(sequence probability × {np.exp(min(shift.shift.sum(), 700)):.3g}).")
+    st.plotly_chart(plots.shift_bars(shift.tokens, shift.shift, shift.logp_base, shift.logp_tuned, sbs.adapter),
+                    width="stretch", key="cmp_shift")
+
+st.subheader("Attention diff")
+cols = st.columns([3, 1, 1])
+text = cols[0].text_area("Text to read with both models", sbs.tuned_greedy.prompt + sbs.tuned_greedy.text,
+                         key="cmp_attn_text", height=90)
+measure = cols[1].radio("Measure", list(compare.MEASURES), format_func=compare.MEASURES.get, key="cmp_measure")
+max_tokens = cols[2].number_input("Max tokens", 8, 512, 128, key="cmp_attn_max")
+if st.button("Compute attention diff", key="cmp_attn_run"):
+    bar = st.progress(0.0, text="Capturing attention")
+    try:
+        st.session_state["cmp_diff"] = compare.attention_diff(
+            loaded, adapter, text, measure=measure, max_tokens=int(max_tokens),
+            progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
+    except WorkbenchError as err:
+        ui.show_error(err)
+    bar.empty()
+
+diff = st.session_state.get("cmp_diff")
+if diff is not None:
+    ranking = diff.ranking(10)
+    layer, head = int(ranking.iloc[0]["layer"]), int(ranking.iloc[0]["head"])
+    event = st.session_state.get("cmp_heat")
+    points = event.selection.points if event is not None else []
+    if points:  # a click on the heatmap picks the head to open
+        layer, head = int(str(points[0]["y"]).lstrip("L")), int(str(points[0]["x"]).lstrip("H"))
+    heat, side = st.columns([3, 1])
+    heat.plotly_chart(plots.divergence_heatmap(diff.divergence, diff.layers, compare.MEASURES[diff.measure],
+                                               diff.adapter, (layer, head)),
+                      width="stretch", key="cmp_heat", on_select="rerun", selection_mode="points")
+    side.markdown("**Most changed heads**")
+    side.dataframe(ranking, hide_index=True, height=390)
+    if diff.truncated:
+        st.caption(f"The text was cut to {len(diff.tokens)} tokens.")
+    st.caption("Click a cell to open that head; the most changed head is shown by default.")
+    base_map, tuned_map = diff.head_maps(layer, head)
+    st.plotly_chart(plots.head_maps(base_map, tuned_map, diff.tokens, layer, head, diff.adapter),
+                    width="stretch", key="cmp_maps")

@@ -1,0 +1,237 @@
+"""Fine-tune: validate data, launch LoRA jobs in their own processes, watch live curves, stop/resume, adapters."""
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import torch
+
+import pages as ui
+from workbench import workspace
+from workbench.errors import WorkbenchError
+from workbench.finetune import data, jobs, registry
+from workbench.finetune import figures as plots
+from workbench.finetune.config import SCHEDULES, LoraRunConfig, default_target_modules, help_text
+from workbench.models import adapters
+
+st.title("Fine-tune")
+loaded = ui.current_model(kinds=("causal", "encoder"))
+task = "classification" if loaded.kind == "encoder" else "causal"
+active = registry.active_adapter(loaded.info.name)
+method = "LoRA sequence classification on text/label data" if task == "classification" else "LoRA causal LM"
+st.caption(f"Base **{loaded.info.name}** ({task}: {method}) · "
+           f"active adapter: **{active or 'none (base model)'}**")
+
+
+@st.cache_data(show_spinner=False, max_entries=20)
+def validate(path: str, sha: str, model: str, max_length: int, task: str, _tokenizer) -> dict:
+    """Everything the data section shows, cached per file content and settings."""
+    ds = data.read_dataset(path, _tokenizer, max_length, task=task)
+    return {"format": ds.format, "rows": len(ds.rows), "errors": [vars(e) for e in ds.errors],
+            "preview": data.preview(ds), "lengths": data.token_lengths(ds, _tokenizer), "labels": ds.labels}
+
+
+def pick_data_file() -> Path | None:
+    source = st.radio("Data", ["Pick from data/", "Upload"], horizontal=True, key="ft_source")
+    if source == "Upload":
+        up = st.file_uploader("JSONL, CSV or TXT", type=["jsonl", "json", "csv", "txt"], key="ft_upload")
+        if up is None:
+            return None
+        target = workspace.safe_child(workspace.subdir("uploads"), "".join(
+            c if c.isalnum() or c in "._-" else "_" for c in up.name).lstrip("._") or "upload.jsonl")
+        target.write_bytes(up.getvalue())
+        return target
+    files = sorted(p for p in workspace.data_dir().glob("*") if p.suffix in data.SUFFIXES)
+    default = next((i for i, p in enumerate(files) if p.name.startswith(
+        "demo_sentiment_train" if task == "classification" else "demo_dates_train")), 0)
+    choice = st.selectbox("File in data/", [p.name for p in files], index=default, key="ft_file")
+    return workspace.data_dir() / choice if choice else None
+
+
+def data_section() -> tuple[Path | None, int, float, bool]:
+    path = pick_data_file()
+    c = st.columns(2)
+    max_length = int(c[0].number_input("Max length (tokens)", 16, 4096, 128, 16, key="ft_max_length",
+                                       help=help_text("max_length")))
+    val_fraction = float(c[1].slider("Validation split", 0.0, 0.5, 0.1, 0.05, key="ft_val",
+                                     help=help_text("validation_fraction")))
+    if path is None:
+        return None, max_length, val_fraction, False
+    report = validate(str(path), data.file_sha256(path), loaded.info.name, max_length, task, loaded.tokenizer)
+    n_val = len(data.split_indices(report["rows"], val_fraction, 0)[1])
+    st.markdown(f"**{path.name}** · format `{report['format']}` · {report['rows']} good rows → "
+                f"{report['rows'] - n_val} train / {n_val} validation"
+                + (f" · labels: {', '.join(report['labels'])}" if report["labels"] else ""))
+    if report["errors"]:
+        st.error(f"{len(report['errors'])} bad row(s): fix them before training (every one is listed).")
+        st.dataframe(pd.DataFrame(report["errors"]), hide_index=True, width="stretch", key="ft_errors")
+    with st.expander("Preview and token lengths", expanded=not report["errors"]):
+        st.dataframe(pd.DataFrame(report["preview"]), hide_index=True, width="stretch")
+        if report["lengths"]:
+            st.plotly_chart(plots.token_length_histogram(report["lengths"], max_length), key="ft_hist")
+    return path, max_length, val_fraction, not report["errors"] and report["rows"] > 0
+
+
+def linear_module_names() -> list[str]:
+    skip = {"lm_head", "classifier"}
+    return sorted({n.split(".")[-1] for n, m in loaded.model.named_modules()
+                   if isinstance(m, torch.nn.Linear) and n.split(".")[-1] not in skip})
+
+
+def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
+    with st.form("ft_form"):
+        c = st.columns(4)
+        name = c[0].text_input("Adapter name", f"{path.stem.replace('_train', '')}-lora", key="ft_name")
+        rank = c[1].number_input("Rank r", 1, 256, 8, key="ft_rank", help=help_text("rank"))
+        alpha = c[2].number_input("Alpha", 1, 512, 16, key="ft_alpha", help=help_text("alpha"))
+        dropout = c[3].number_input("Dropout", 0.0, 0.9, 0.05, 0.05, key="ft_dropout")
+        targets = st.multiselect("Target modules", linear_module_names(),
+                                 default=[m for m in default_target_modules(loaded.info.model_type)
+                                          if m in linear_module_names()], key="ft_targets",
+                                 help=help_text("target_modules"))
+        c = st.columns(4)
+        lr = c[0].number_input("Learning rate", 1e-6, 0.5, 2e-3, format="%.5f", key="ft_lr")
+        schedule = c[1].selectbox("Schedule", SCHEDULES, key="ft_schedule")
+        warmup = c[2].number_input("Warm-up steps", 0, 10_000, 10, key="ft_warmup")
+        steps = c[3].number_input("Steps (0: use epochs)", 0, 100_000, 150, key="ft_steps")
+        c = st.columns(4)
+        epochs = c[0].number_input("Epochs", 0.1, 100.0, 1.0, key="ft_epochs")
+        batch = c[1].number_input("Batch size", 1, 512, 4 if task == "causal" else 8, key="ft_batch")
+        accum = c[2].number_input("Gradient accumulation", 1, 256, 1, key="ft_accum")
+        eval_every = c[3].number_input("Validate every (steps)", 1, 10_000, 25, key="ft_eval_every")
+        c = st.columns(4)
+        save_every = c[0].number_input("Checkpoint every (steps)", 1, 10_000, 50, key="ft_save_every")
+        patience = c[1].number_input("Early stop patience (0: off)", 0, 100, 0, key="ft_patience",
+                                     help=help_text("early_stopping_patience"))
+        response_only = c[2].checkbox("Loss on response only", True, key="ft_response_only",
+                                      disabled=task == "classification", help=help_text("response_only"))
+        qlora_reason = jobs.qlora_unavailable_reason()
+        qlora = c[3].checkbox("QLoRA (4-bit)", False, key="ft_qlora", disabled=qlora_reason is not None,
+                              help=qlora_reason or help_text("quantize_4bit"))
+        if qlora_reason:
+            c[3].caption(qlora_reason)
+        gpus = jobs.gpu_count()
+        procs = st.number_input(f"Processes (accelerate launch; {gpus} GPU(s) visible)", 1, max(1, gpus),
+                                max(1, gpus), key="ft_procs", disabled=gpus < 2,
+                                help="More than one GPU: the job runs under `accelerate launch`, one process each.")
+        submitted = st.form_submit_button("Start fine-tune", type="primary")
+    if submitted:
+        config = LoraRunConfig(
+            model=loaded.spec.name, data=str(path), adapter_name=name.strip(), task=task, rank=int(rank),
+            alpha=int(alpha), dropout=float(dropout), target_modules=targets, learning_rate=float(lr),
+            schedule=schedule, warmup_steps=int(warmup), max_steps=int(steps), epochs=float(epochs),
+            batch_size=int(batch), grad_accumulation=int(accum), max_length=max_length,
+            response_only=bool(response_only), validation_fraction=val_fraction, eval_every=int(eval_every),
+            save_every=int(save_every), early_stopping_patience=int(patience), quantize_4bit=bool(qlora),
+            device=loaded.spec.device, num_processes=int(procs))
+        st.session_state["ft_job"] = jobs.submit(config)
+        st.success(f"Job {st.session_state['ft_job']} started: watch it in the Jobs tab.")
+
+
+@st.fragment(run_every=2)
+def jobs_panel() -> None:
+    """Polls the store every 2 s: the table, the selected job's curve, progress and controls."""
+    try:
+        job_view()
+    except WorkbenchError as err:  # a fragment rerun is outside the page's own try
+        ui.show_error(err)
+
+
+def job_view() -> None:
+    rows = jobs.list_jobs()
+    if not rows:
+        st.info("No jobs yet: start one in the New run tab.")
+        return
+    table = pd.DataFrame([{"job": r["id"], "adapter": r["adapter"], "status": r["status"],
+                           "progress": f"{r['step']}/{r['max_steps']}", "model": r["base_model"],
+                           "data": Path(r["data_path"]).name, "message": r["message"]} for r in rows])
+    st.dataframe(table, hide_index=True, width="stretch", key="ft_jobs_table")
+    ids = [r["id"] for r in rows]
+    wanted = st.session_state.get("ft_job")
+    job_id = st.selectbox("Job", ids, index=ids.index(wanted) if wanted in ids else 0, key="ft_pick")
+    st.session_state["ft_job"] = job_id
+    row = next(r for r in rows if r["id"] == job_id)
+    metrics = jobs.metrics(job_id)
+    train = [m for m in metrics if m["kind"] == "train"]
+    last = train[-1] if train else {}
+    st.progress(min(row["step"] / max(row["max_steps"], 1), 1.0),
+                text=f"{row['status']}: step {row['step']} of {row['max_steps']}")
+    c = st.columns(4)
+    c[0].metric("Train loss", f"{last['loss']:.4f}" if last else "–")
+    evals = [m for m in metrics if m["kind"] == "eval"]
+    c[1].metric("Validation loss", f"{evals[-1]['val_loss']:.4f}" if evals else "–")
+    c[2].metric("Tokens/s", f"{last['tokens_per_s']:.0f}" if last else "–")
+    c[3].metric("ETA", f"{last['eta_s']:.0f} s" if last and row["status"] == "running" else "–")
+    if row["status"] == "failed":
+        st.error(f"Failed: {row['message']}")
+    elif row["message"]:
+        st.info(row["message"])
+    if metrics:
+        st.plotly_chart(plots.training_curves(metrics, f"{row['adapter']} ({job_id})"), key="ft_curve")
+    c = st.columns([1, 1, 2])
+    if row["status"] in ("running", "queued"):
+        if jobs.run_paths(job_id).stop_request.exists():
+            c[0].caption("Stopping: the job finishes its step and writes a checkpoint…")
+        elif c[0].button("Stop", key="ft_stop", type="primary"):
+            jobs.stop(job_id)
+            st.rerun(scope="fragment")
+    if row["status"] in ("stopped", "failed") and c[0].button("Resume", key="ft_resume"):
+        jobs.resume(job_id)
+        st.rerun(scope="fragment")
+    if row["status"] == "done":
+        more = c[1].number_input("More steps", 1, 100_000, 50, key="ft_more")
+        if c[2].button("Continue for more steps", key="ft_continue"):
+            jobs.continue_run(job_id, int(more))
+            st.rerun(scope="fragment")
+    with st.expander("Log"):
+        st.code(jobs.log_tail(job_id) or "(empty)", language=None)
+
+
+def adapters_panel() -> None:
+    st.markdown(f"Active adapter for **{loaded.info.name}**: **{active or 'none (base model)'}**")
+    rows = registry.adapter_rows()
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ft_adapters_table")
+        name = st.selectbox("Adapter", [r["name"] for r in rows], key="ft_adapter_pick")
+        c = st.columns(4)
+        base_of = next(r["base model"] for r in rows if r["name"] == name)
+        if c[0].button("Make active", key="ft_activate", disabled=base_of != loaded.info.name,
+                       help=None if base_of == loaded.info.name else f"trained on {base_of}, not the picked model"):
+            registry.set_active_adapter(loaded.info.name, name)
+            st.rerun()
+        if c[1].button("Use base model", key="ft_deactivate"):
+            registry.set_active_adapter(loaded.info.name, None)
+            st.rerun()
+        if c[2].button("Delete", key="ft_delete"):
+            adapters.delete(name)
+            st.rerun()
+        archive = adapters.export_zip(name, Path(tempfile.mkdtemp()))
+        c[3].download_button("Export zip", archive.read_bytes(), file_name=archive.name, key="ft_export")
+        c = st.columns([3, 1])
+        new_name = c[0].text_input("Rename to", key="ft_new_name")
+        if c[1].button("Rename", key="ft_rename") and new_name:
+            adapters.rename(name, new_name.strip())
+            st.rerun()
+    else:
+        st.info("No adapters yet.")
+    c = st.columns([3, 2, 1])
+    folder = c[0].text_input("Load an adapter from a folder", key="ft_import_path", placeholder="/path/to/adapter")
+    import_name = c[1].text_input("Register as", key="ft_import_name")
+    if c[2].button("Load", key="ft_import") and folder:
+        info = registry.import_adapter(folder, import_name.strip() or Path(folder).name)
+        st.success(f"Registered {info.name} (base {info.base_model}, {info.task}).")
+
+
+tab_new, tab_jobs, tab_adapters = st.tabs(["New run", "Jobs", "Adapters"])
+try:
+    with tab_new:
+        path, max_length, val_fraction, usable = data_section()
+        if usable:
+            settings_form(path, max_length, val_fraction)
+    with tab_jobs:
+        jobs_panel()
+    with tab_adapters:
+        adapters_panel()
+except WorkbenchError as err:
+    ui.show_error(err)

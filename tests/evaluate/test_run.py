@@ -1,0 +1,126 @@
+"""evaluate() on the real SmolLM2: perplexity against raw logits, sliding windows, batch-size independence,
+several adapters over one base, cancelling, and the `workbench eval` command."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import cli, workspace
+from workbench.evaluate.run import EvalOptions, EvaluationCancelled, evaluate, evaluate_models
+from workbench.evaluate.sets import parse_eval_set, read_eval_set
+from workbench.models import adapters
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.", "Water boils at one hundred degrees.",
+         "A long time ago, in a quiet village by the sea, there lived an old fisherman and his cat."]
+
+
+def make_random_adapters(loaded, names, rank=4):
+    """Real LoRA adapters with non-zero B (so they change the output), made on one fresh base (the shared
+    one carries injected layers) and registered in the current workspace."""
+    from peft import LoraConfig, get_peft_model
+
+    from workbench.models import load
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj"],
+                        init_lora_weights=False, task_type="CAUSAL_LM")
+    peft_model = get_peft_model(load(loaded.spec).model, config)
+    made = []
+    for seed, name in enumerate(names):
+        torch.manual_seed(seed)
+        for n, p in peft_model.named_parameters():
+            if "lora_" in n:
+                torch.nn.init.normal_(p, std=0.02)
+        staging = adapters.staging_dir(name)
+        peft_model.save_pretrained(staging)
+        made.append(adapters.register(staging, name, {"base_model": loaded.info.name}))
+    return made
+
+
+def _text_set(texts):
+    return parse_eval_set("\n".join(json.dumps({"text": t}) for t in texts), "texts.jsonl")
+
+
+def _reference_perplexity(loaded, texts):
+    """exp(mean token NLL) from full-vocabulary logits, one text at a time, BOS first, no padding anywhere."""
+    tok = loaded.tokenizer
+    total, count = 0.0, 0
+    for text in texts:
+        ids = torch.tensor([[tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"]])
+        with torch.inference_mode():
+            logits = loaded.model(ids).logits[0]  # (T, V)
+        nll = torch.nn.functional.cross_entropy(logits[:-1].double(), ids[0, 1:], reduction="sum")
+        total, count = total + float(nll), count + ids.shape[1] - 1
+    return float(np.exp(total / count))
+
+
+def test_perplexity_equals_exp_mean_nll_from_raw_logits_with_padding_in_batch(smollm2):
+    result = evaluate(smollm2, None, _text_set(TEXTS), ["perplexity"], EvalOptions(batch_size=3, resamples=50))
+    assert result.scores["perplexity"] == pytest.approx(_reference_perplexity(smollm2, TEXTS), rel=1e-4)  # float32
+    tok = smollm2.tokenizer
+    assert result.tokens_scored == sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in TEXTS)
+
+
+def test_sliding_window_on_long_text_is_within_one_percent_of_direct(smollm2):
+    long = read_eval_set(workspace.data_dir() / "eval_text.txt").examples[-1].text  # ~275 tokens
+    data = _text_set([long])
+    direct = evaluate(smollm2, None, data, ["perplexity"], EvalOptions(resamples=50))
+    windowed = evaluate(smollm2, None, data, ["perplexity"], EvalOptions(window=240, stride=24, resamples=50))
+    assert windowed.tokens_scored == direct.tokens_scored > 240
+    assert windowed.scores["perplexity"] == pytest.approx(direct.scores["perplexity"], rel=0.01)
+
+
+def test_scores_do_not_depend_on_batch_size(smollm2):
+    rows = [json.loads(line) for line in (workspace.data_dir() / "eval_facts.jsonl").read_text().splitlines()[-4:]]
+    data = parse_eval_set("\n".join(json.dumps(r) for r in rows), "facts.jsonl")
+    metrics = ["perplexity", "exact_match"]
+    one = evaluate(smollm2, None, data, metrics, EvalOptions(batch_size=1, max_new_tokens=4, resamples=50))
+    eight = evaluate(smollm2, None, data, metrics, EvalOptions(batch_size=8, max_new_tokens=4, resamples=50))
+    np.testing.assert_allclose(one.per_example["nll"], eight.per_example["nll"], rtol=1e-4)
+    assert one.per_example["output"].tolist() == eight.per_example["output"].tolist()
+    for key in metrics:
+        assert one.scores[key] == pytest.approx(eight.scores[key], rel=1e-4)
+
+
+def test_several_adapters_over_one_base_with_paired_differences(smollm2, workspace_home):
+    a1, a2 = make_random_adapters(smollm2, ["eval-a1", "eval-a2"])
+    model_before = smollm2.model
+    data = _text_set(TEXTS[:2])
+    report = evaluate_models(smollm2, [None, a1, a2.path], data, ["perplexity"], EvalOptions(resamples=200))
+    assert [r.label for r in report.results] == ["base", "eval-a1", "eval-a2"]
+    ppl = [r.scores["perplexity"] for r in report.results]
+    assert len({round(p, 4) for p in ppl}) == 3
+    assert smollm2.model is model_before  # switched, never reloaded
+    assert ppl[0] == pytest.approx(_reference_perplexity(smollm2, TEXTS[:2]), rel=1e-4)  # base restored
+    diffs = report.comparisons.set_index("model")
+    assert diffs.loc["eval-a1", "difference"] == pytest.approx(ppl[1] - ppl[0])
+    assert diffs.loc["eval-a1", "low"] <= diffs.loc["eval-a1", "difference"] <= diffs.loc["eval-a1", "high"]
+
+
+def test_cancel_stops_the_evaluation_and_leaves_the_base_active(smollm2):
+    data = _text_set(TEXTS)
+    with pytest.raises(EvaluationCancelled, match="cancelled while evaluating base"):
+        evaluate(smollm2, None, data, ["perplexity"], EvalOptions(batch_size=1), should_stop=lambda: True)
+
+
+def test_eval_command_prints_one_json_object_per_model(tmp_path, capsys, workspace_home):
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps({"prompt": f"Question: What is {a} plus {b}?\nAnswer:",
+                                          "reference": str(a + b)}) for a, b in [(1, 1), (2, 3)]))
+    code = cli.main(["eval", "smollm2-135m-instruct", str(data), "--device", "cpu", "--metrics",
+                     "perplexity,bleu,chrf,rouge,exact_match", "--max-new-tokens", "4", "--json", "--per-example"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    obj = json.loads(lines[0])
+    for key in ("perplexity", "bleu", "chrf", "rouge1", "rouge2", "rougeL", "exact_match"):
+        assert key in obj
+    assert obj["n_examples"] == 2 and len(obj["examples"]) == 2 and 0 <= obj["exact_match"] <= 1
+
+
+def test_eval_command_rejects_missing_reference_before_loading(tmp_path, capsys):
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"prompt": "a", "reference": "b"}\n{"prompt": "c"}\n')
+    assert cli.main(["eval", "smollm2-135m-instruct", str(data), "--metrics", "bleu"]) == 2
+    assert f"{data}:2, field `reference`: bleu needs a reference" in capsys.readouterr().err

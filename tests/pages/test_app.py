@@ -1,0 +1,38 @@
+"""Home page under Streamlit's AppTest: the model card renders; a bad model id is an error, not a crash."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+import pages as ui
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def test_home_page_renders_model_card_for_default_model():
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert not at.exception
+    assert any("Model card: smollm2-135m-instruct" in s.value for s in at.subheader)
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Layers"] == "30"
+    assert labels["Heads (key/value)"] == "9 (3)"
+
+
+def test_bad_model_id_shows_error_not_exception():
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.selectbox(key="wb_model_choice").select(ui.OTHER).run()
+    at.text_input(key="wb_model_custom").input("no-such-owner/no-such-model").run()
+    assert not at.exception
+    assert any("huggingface-cli download" in e.value for e in at.error)
+
+
+def test_encoder_model_card_renders():
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.selectbox(key="wb_model_choice").select("minilm-l6").run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Heads (key/value)"] == "12 (12)"
+
+
+def test_every_listed_page_has_its_file_in_pages():
+    root = Path(APP).parent
+    assert all((root / "pages" / file).exists() for file, _, _ in ui.PAGES)

@@ -1,0 +1,79 @@
+"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from workbench import models
+from workbench.attention.capture import capture_attention, check_head, check_layers, head_statistics
+from workbench.cli import add_model_arguments, print_json, spec_from_args
+from workbench.errors import InvalidSetting
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("attention", help="capture attention maps and head statistics")
+    add_model_arguments(p)
+    p.add_argument("text", help="the text to look at")
+    p.add_argument("--layer", type=int, action="append", help="layer index (repeat for more; default: all)")
+    p.add_argument("--head", type=int, default=None, help="only this head (default: all)")
+    p.add_argument("--out", type=Path, default=None, help="write float16 maps, tokens and ids to this .npz")
+    p.add_argument("--stats", action="store_true", help="head statistics (entropy, distance, shares, kind)")
+    p.add_argument("--json", action="store_true", help="print JSON (one record per layer and head with --stats)")
+    p.add_argument("--chat", action="store_true", help="wrap the text in the model's chat template")
+    p.add_argument("--max-tokens", type=int, default=None, help="cut the text to this many tokens")
+    p.set_defaults(func=run_attention)
+
+
+def _check_out(path: Path | None) -> None:
+    if path is None:
+        return
+    if path.suffix != ".npz":
+        raise InvalidSetting(f"the output file must end in .npz, got {path.name!r}", path=str(path), field="out")
+    if not path.parent.exists():
+        raise InvalidSetting("the folder for the output file does not exist", path=str(path.parent), field="out")
+
+
+def run_attention(args: argparse.Namespace) -> int:
+    _check_out(args.out)
+    loaded = models.load(spec_from_args(args))
+    layers = check_layers(loaded.info.layers, args.layer)
+    if args.head is not None:
+        check_head(loaded.info.heads, args.head)
+    every_layer = args.stats and args.layer is None and args.out is None
+    # With --stats over every layer, statistics come from the pass itself: no full maps of 30 layers kept.
+    cap = capture_attention(loaded, args.text, [0] if every_layer else layers, chat=args.chat,
+                            max_tokens=args.max_tokens, all_statistics=every_layer)
+    if cap.truncated:
+        print(f"workbench attention: warning: the text has {cap.original_tokens} tokens; using the first "
+              f"{cap.n_tokens} (context or --max-tokens)", file=sys.stderr)
+    heads = [args.head] if args.head is not None else list(range(cap.n_heads))
+    if args.out is not None:
+        np.savez_compressed(args.out, pattern=cap.pattern[:, heads], layers=np.asarray(cap.layers),
+                            heads=np.asarray(heads), tokens=np.asarray(cap.tokens), input_ids=cap.input_ids,
+                            truncated=cap.truncated, model=cap.model_name, kind=cap.kind)
+        print(f"wrote {args.out}: pattern (layers {len(cap.layers)}, heads {len(heads)}, {cap.n_tokens} x "
+              f"{cap.n_tokens}) float16", file=sys.stderr if args.json else sys.stdout)
+    if args.stats:
+        stats = head_statistics(cap)
+        stats = stats[stats["head"].isin(heads)]
+        if args.json:
+            print_json(stats.round(6))
+        else:
+            print(stats.round(3).to_string(index=False))
+        return 0
+    if args.json:
+        print_json({"model": cap.model_name, "kind": cap.kind, "tokens": cap.tokens, "layers": cap.layers,
+                    "heads": heads, "truncated": cap.truncated,
+                    "pattern": np.round(cap.pattern[:, heads].astype(np.float32), 5)})
+        return 0
+    if args.out is None:
+        for li, layer in enumerate(cap.layers):
+            for head in heads:
+                top = cap.pattern[li, head].astype(np.float32).argmax(-1)  # (T,) key each query attends most
+                pairs = ", ".join(f"{cap.tokens[q]}->{cap.tokens[k]}" for q, k in enumerate(top))
+                print(f"layer {layer} head {head}: {pairs}")
+    return 0

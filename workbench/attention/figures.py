@@ -1,0 +1,163 @@
+"""Attention figures: one-head heatmap, layer x head thumbnail grid, statistics heatmap, token focus lines,
+the math of one row. Pure functions: arrays in, `go.Figure` out; values rounded so the JSON stays small."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+MASK_COLOUR = "#d9d9d9"   # what the browser shows where the causal mask hides a key
+HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#843c39", "#5254a3", "#6b6ecf"]
+KIND_MARK = {"previous-token": "P", "sink": "S", "self": "=", "broad": "B", "mixed": ""}
+
+
+def position_labels(tokens: list[str], positions: np.ndarray | list[int]) -> list[str]:
+    """Unique axis labels "12 ␣cat" (plotly merges equal category labels, and tokens repeat)."""
+    return [f"{int(i)} {tokens[int(i)]}" for i in positions]
+
+
+def _rounded(z: np.ndarray, digits: int = 4) -> np.ndarray:
+    return np.round(np.asarray(z, dtype=np.float64), digits)
+
+
+def head_heatmap(matrix: np.ndarray, query_labels: list[str], key_labels: list[str], *, title: str,
+                 masked: np.ndarray | None = None, zmax: float | None = None) -> go.Figure:
+    """Query x key heatmap with exact weights on hover; cells in `masked` (bool, same shape) drawn grey."""
+    z = _rounded(matrix).astype(object)
+    if masked is not None:
+        z[masked] = None                                   # gaps show the grey plot background
+    fig = go.Figure(go.Heatmap(
+        z=z.tolist(), x=key_labels, y=query_labels, colorscale="Viridis", zmin=0, zmax=zmax,
+        hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
+        colorbar={"title": "weight"}, hoverongaps=False))
+    fig.update_layout(title=title, plot_bgcolor=MASK_COLOUR, height=max(420, min(900, 14 * len(query_labels))),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig.update_yaxes(autorange="reversed", title="query (row)", type="category")
+    fig.update_xaxes(title="key (column)", type="category", tickangle=-60)
+    if masked is not None and masked.any():
+        fig.add_annotation(text="grey: hidden by the causal mask", xref="paper", yref="paper", x=1, y=1.06,
+                           showarrow=False, font={"size": 11})
+    return fig
+
+
+def thumbnail_grid(overview: np.ndarray, statistics: pd.DataFrame | None = None, *,
+                   causal: bool = False, selected: tuple[int, int] | None = None) -> go.Figure:
+    """All heads at a glance: (L, H, S, S) maps tiled as one image (layers down, heads across), each tile
+    scaled to its own maximum; an invisible marker per tile carries (layer, head) for click selection."""
+    n_layers, n_heads, s, _ = overview.shape
+    gap = 1
+    step = s + gap
+    tiles = np.asarray(overview, dtype=np.float32)
+    tiles = tiles / np.maximum(tiles.max(axis=(-1, -2), keepdims=True), 1e-9)   # (L, H, S, S) in 0..1
+    image = np.full((n_layers * step - gap, n_heads * step - gap), np.nan, dtype=np.float64)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            image[layer * step: layer * step + s, head * step: head * step + s] = tiles[layer, head]
+    z = np.round(image, 2).astype(object)
+    z[np.isnan(image)] = None
+    fig = go.Figure(go.Heatmap(z=z.tolist(), colorscale="Viridis", showscale=False, hoverinfo="skip",
+                               zmin=0, zmax=1))
+    layer_idx, head_idx = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    hover = [f"layer {l}, head {h}" for l, h in zip(layer_idx, head_idx)]
+    if statistics is not None:
+        kinds = statistics.set_index(["layer", "head"])["label"]
+        hover = [f"{t}: {kinds.get((l, h), '')}" for t, l, h in zip(hover, layer_idx, head_idx)]
+    fig.add_trace(go.Scatter(
+        x=head_idx * step + (s - 1) / 2, y=layer_idx * step + (s - 1) / 2, mode="markers",
+        marker={"size": max(8, min(40, 4 * s)), "symbol": "square", "color": "rgba(0,0,0,0.01)"},
+        customdata=[[int(l), int(h)] for l, h in zip(layer_idx, head_idx)], text=hover,
+        hovertemplate="%{text}<extra></extra>",
+        showlegend=False))
+    if selected is not None:
+        layer, head = selected
+        fig.add_shape(type="rect", x0=head * step - 0.5 - gap / 2, x1=head * step + s - 0.5 + gap / 2,
+                      y0=layer * step - 0.5 - gap / 2, y1=layer * step + s - 0.5 + gap / 2,
+                      line={"color": "#ff2d55", "width": 2})
+    fig.update_xaxes(tickvals=np.arange(n_heads) * step + (s - 1) / 2, ticktext=[f"H{h}" for h in range(n_heads)],
+                     side="top", showgrid=False, zeroline=False)
+    fig.update_yaxes(tickvals=np.arange(n_layers) * step + (s - 1) / 2,
+                     ticktext=[f"L{l}" for l in range(n_layers)], autorange="reversed", showgrid=False,
+                     zeroline=False, scaleanchor="x")
+    tile_px = 48 if n_layers <= 12 else 36                        # square tiles: width follows height
+    fig.update_layout(height=tile_px * n_layers + 100, width=tile_px * n_heads + 70, plot_bgcolor="white",
+                      margin={"l": 10, "r": 10, "t": 80, "b": 10}, dragmode=False,
+                      title="Click a head to open it" + (" (causal: lower triangles)" if causal else ""))
+    return fig
+
+
+def statistics_heatmap(statistics: pd.DataFrame, value: str) -> go.Figure:
+    """Layer x head heatmap of one statistic, each cell marked with its head kind (P, S, =, B)."""
+    table = statistics.pivot(index="layer", columns="head", values=value)
+    kinds = statistics.pivot(index="layer", columns="head", values="label")
+    marks = kinds.map(lambda k: KIND_MARK.get(k, "")).to_numpy()
+    fig = go.Figure(go.Heatmap(
+        z=_rounded(table.to_numpy(), 3).tolist(), x=[f"H{h}" for h in table.columns],
+        y=[f"L{l}" for l in table.index], text=marks.tolist(), texttemplate="%{text}",
+        customdata=kinds.to_numpy().tolist(), colorscale="Cividis", colorbar={"title": value},
+        hovertemplate="%{y} %{x}<br>" + value + " %{z}<br>%{customdata}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=f"{value} by layer and head (P previous-token, S sink, = self, B broad)",
+                      height=min(1200, max(360, 22 * len(table) + 100)), margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def token_lines(weights: np.ndarray, tokens: list[str], positions: np.ndarray, focus: int, *,
+                direction: str = "attends to", top: int = 8, min_weight: float = 0.02) -> go.Figure:
+    """bertviz-style line view: the focus token on the left, the tokens on the right, one colour per head,
+    line width by weight; `weights` is (H, K) over `positions`."""
+    fig = go.Figure()
+    n = len(positions)
+    y = np.arange(n)
+    labels = position_labels(tokens, positions)
+    focus_row = int(np.searchsorted(positions, focus))
+    for head, row in enumerate(np.asarray(weights, dtype=np.float32)):
+        best = [k for k in np.argsort(row)[::-1][:top] if row[k] >= min_weight]
+        for k in best:
+            fig.add_trace(go.Scatter(
+                x=[0, 1], y=[focus_row, y[k]], mode="lines", legendgroup=f"h{head}", showlegend=False,
+                line={"color": HEAD_COLOURS[head % len(HEAD_COLOURS)], "width": 1 + 10 * float(row[k])},
+                opacity=0.35 + 0.65 * float(row[k]),
+                hovertemplate=f"head {head}: {labels[focus_row]} {direction} {labels[k]}: {row[k]:.3f}"
+                              "<extra></extra>"))
+    for head in range(len(weights)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"head {head}",
+                                 line={"color": HEAD_COLOURS[head % len(HEAD_COLOURS)], "width": 4}))
+    fig.add_trace(go.Scatter(x=np.zeros(n), y=y, mode="text", text=labels, textposition="middle left",
+                             showlegend=False, hoverinfo="skip",
+                             textfont={"color": ["#ff2d55" if i == focus_row else "#444" for i in range(n)]}))
+    fig.add_trace(go.Scatter(x=np.ones(n), y=y, mode="text", text=labels, textposition="middle right",
+                             showlegend=False, hoverinfo="skip"))
+    fig.update_xaxes(visible=False, range=[-0.8, 1.8])
+    fig.update_yaxes(visible=False, autorange="reversed")
+    fig.update_layout(height=max(300, 18 * n + 80), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      title=f"{labels[focus_row]} {direction} … (width = weight, one colour per head)")
+    return fig
+
+
+def layers_by_key(weights: np.ndarray, key_labels: list[str], title: str) -> go.Figure:
+    """(L, K) heatmap: how the focus token's attention (mean over heads) moves across layers."""
+    fig = go.Figure(go.Heatmap(z=_rounded(weights, 3).tolist(), x=key_labels,
+                               y=[f"L{l}" for l in range(len(weights))], colorscale="Viridis",
+                               hovertemplate="%{y} key %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(type="category")
+    fig.update_layout(title=title, height=min(900, 20 * len(weights) + 120),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def row_math_figure(scores: np.ndarray, weights: np.ndarray, visible: np.ndarray, key_labels: list[str]) -> go.Figure:
+    """Scores q·k/√d_k (masked keys greyed) and their softmax weights for one query row."""
+    colours = np.where(visible, "#4c78a8", MASK_COLOUR)
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=key_labels, y=_rounded(scores, 4), name="score q·k/√d_k", marker_color=colours,
+                         yaxis="y"))
+    fig.add_trace(go.Scatter(x=key_labels, y=_rounded(weights, 4), name="softmax weight", mode="lines+markers",
+                             yaxis="y2", line={"color": "#f58518"}))
+    fig.update_layout(yaxis={"title": "score"}, yaxis2={"title": "weight", "overlaying": "y", "side": "right",
+                                                        "range": [0, 1.05]},
+                      xaxis={"type": "category", "tickangle": -60}, height=420,
+                      legend={"orientation": "h", "y": 1.12}, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig

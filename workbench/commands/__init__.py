@@ -1,1 +1,0 @@
-"""CLI subcommands, one module per capability; each exposes `register(subparsers)`."""

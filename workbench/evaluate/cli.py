@@ -1,0 +1,84 @@
+"""`workbench eval MODEL DATA [--adapter DIR ...] --metrics ... --json [--per-example]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench import models
+from workbench.cli import add_model_arguments, print_json, spec_from_args
+from workbench.errors import InvalidSetting
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="evaluate a model and its adapters on an evaluation set")
+    add_model_arguments(p)
+    p.add_argument("data", help="evaluation set: JSONL with prompt/reference (or text) rows, or TXT")
+    p.add_argument("--adapter", action="append", default=[], metavar="DIR",
+                   help="adapter folder or registered name; repeat for several (the base is evaluated too)")
+    p.add_argument("--no-base", action="store_true", help="evaluate only the adapters")
+    p.add_argument("--metrics", default="perplexity", help="comma-separated: perplexity,bleu,chrf,rouge,exact_match")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
+    p.add_argument("--no-bos", action="store_true", help="do not condition on the BOS token")
+    p.add_argument("--max-new-tokens", type=int, default=0, help="0: longest reference + 8")
+    p.add_argument("--window", type=int, default=0, help="perplexity window (0: the model's context)")
+    p.add_argument("--stride", type=int, default=0, help="sliding-window stride (0: half the window)")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N examples")
+    p.add_argument("--json", action="store_true", help="one JSON object per model")
+    p.add_argument("--per-example", action="store_true", help="include per-example records (with --json)")
+    p.add_argument("--save", action="store_true", help="record the run in the workspace store")
+    p.set_defaults(func=run_eval)
+
+
+def _adapter_path(value: str):
+    from pathlib import Path
+
+    from workbench.models import adapters
+
+    path = Path(value).expanduser()
+    return path if path.exists() else adapters.adapters_dir() / value
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from workbench.evaluate import history as eval_history
+    from workbench.evaluate.run import EvalOptions, evaluate_models
+    from workbench.evaluate.sets import check_metrics, read_eval_set
+
+    dataset = read_eval_set(args.data)
+    if args.limit:
+        dataset = replace(dataset, examples=dataset.examples[:args.limit])
+    metrics = [x.strip() for x in args.metrics.split(",") if x.strip()]
+    check_metrics(dataset, metrics)  # before the model loads: bad input fails in a second
+    options = EvalOptions(batch_size=args.batch_size, chat=args.chat, add_bos=not args.no_bos,
+                          max_new_tokens=args.max_new_tokens, window=args.window, stride=args.stride)
+    adapter_list = ([] if args.no_base else [None]) + [_adapter_path(a) for a in args.adapter]
+    if not adapter_list:
+        raise InvalidSetting("--no-base needs at least one --adapter", field="adapter")
+    loaded = models.load(spec_from_args(args))
+
+    def progress(fraction: float, message: str) -> None:
+        if not args.json:
+            print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
+
+    report = evaluate_models(loaded, adapter_list, dataset, metrics, options, progress)
+    if args.save:
+        eval_history.save_run(report)
+    for result in report.results:
+        summary = result.summary()
+        if args.per_example:
+            summary["examples"] = result.per_example
+        if args.json:
+            print_json(summary)
+        else:
+            scores = "  ".join(f"{k}={v:.4g} [{lo:.4g}, {hi:.4g}]" for k, v in result.scores.items()
+                               for lo, hi in [result.intervals[k]])
+            print(f"{result.label:<24} n={len(result.per_example)}  {scores}")
+    if not args.json:
+        for row in report.comparisons.itertuples():
+            verdict = "clear" if row.clear else "within noise"
+            print(f"{row.model} - {row.against} {row.key}: {row.difference:+.4g} "
+                  f"[{row.low:+.4g}, {row.high:+.4g}] ({verdict})")
+    return 0

@@ -1,0 +1,81 @@
+"""Evaluation runs in the workspace store: save a report, list past runs, export scores as CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+
+import pandas as pd
+
+from workbench.evaluate.run import EvaluationReport
+from workbench.store import Store
+
+SCORE_COLUMNS = ["run_id", "created", "base_model", "dataset", "model", "key", "value", "ci_low", "ci_high"]
+
+
+def save_run(report: EvaluationReport, store: Store | None = None) -> int:
+    """Record a finished evaluation (scores, intervals and per-example rows); returns the run id."""
+    store = store or Store()
+    with store.connect() as conn:
+        cur = conn.execute(
+            "INSERT INTO evaluation_runs(created, base_model, dataset, dataset_path, dataset_sha256, n_examples, "
+            "metrics, options, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), report.base_model, report.dataset.name, report.dataset.path, report.dataset.sha256,
+             len(report.dataset), json.dumps(report.metrics), json.dumps(asdict(report.options)),
+             sum(r.seconds for r in report.results)))
+        run_id = int(cur.lastrowid)
+        for r in report.results:
+            conn.executemany(
+                "INSERT INTO evaluation_scores(run_id, model, adapter, key, value, ci_low, ci_high) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r.label, r.adapter, k, v, *r.intervals[k]) for k, v in r.scores.items()])
+            conn.execute("INSERT INTO evaluation_examples(run_id, model, records) VALUES (?, ?, ?)",
+                         (run_id, r.label, r.per_example.to_json(orient="records")))
+    return run_id
+
+
+def list_runs(store: Store | None = None, limit: int = 200) -> pd.DataFrame:
+    """Past runs, newest first: one row per run with its models and set."""
+    with (store or Store()).connect() as conn:
+        rows = conn.execute(
+            "SELECT r.id AS run_id, r.created, r.base_model, r.dataset, r.n_examples, r.metrics, r.seconds, "
+            "group_concat(DISTINCT s.model) AS models FROM evaluation_runs r "
+            "LEFT JOIN evaluation_scores s ON s.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT ?",
+            (limit,)).fetchall()
+    table = pd.DataFrame([dict(r) for r in rows],
+                         columns=["run_id", "created", "base_model", "dataset", "n_examples", "metrics", "seconds",
+                                  "models"])
+    table["created"] = pd.to_datetime(table["created"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
+    return table
+
+
+def run_scores(run_ids: list[int] | None = None, store: Store | None = None) -> pd.DataFrame:
+    """Scores with intervals, one row per (run, model, key); all runs when `run_ids` is None."""
+    query = ("SELECT s.run_id, r.created, r.base_model, r.dataset, s.model, s.key, s.value, s.ci_low, s.ci_high "
+             "FROM evaluation_scores s JOIN evaluation_runs r ON r.id = s.run_id")
+    params: tuple = ()
+    if run_ids is not None:
+        query += f" WHERE s.run_id IN ({','.join('?' * len(run_ids))})"
+        params = tuple(int(i) for i in run_ids)
+    with (store or Store()).connect() as conn:
+        rows = conn.execute(query + " ORDER BY s.run_id DESC, s.model, s.key", params).fetchall()
+    table = pd.DataFrame([dict(r) for r in rows], columns=SCORE_COLUMNS)
+    table["created"] = pd.to_datetime(table["created"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
+    return table
+
+
+def run_examples(run_id: int, store: Store | None = None) -> dict[str, pd.DataFrame]:
+    """A past run's per-example rows, per model."""
+    with (store or Store()).connect() as conn:
+        rows = conn.execute("SELECT model, records FROM evaluation_examples WHERE run_id = ?", (run_id,)).fetchall()
+    return {r["model"]: pd.DataFrame(json.loads(r["records"])) for r in rows}
+
+
+def export_scores(table: pd.DataFrame, fmt: str) -> str:
+    """The score table as CSV or JSON (records) text."""
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        return table.to_json(orient="records", indent=1)
+    raise ValueError(f"unknown export format {fmt!r}")

@@ -1,0 +1,310 @@
+"""Evaluate a base model and its adapters on one evaluation set: perplexity, BLEU, chrF, ROUGE, exact match,
+with bootstrap intervals per model and paired-bootstrap intervals on the differences between models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import StoppingCriteria
+
+from workbench.errors import InvalidSetting, WorkbenchError
+from workbench.evaluate import metrics as m
+from workbench.evaluate.sets import EvalSet, check_metrics
+from workbench.models import LoadedModel, adapters
+
+Progress = Callable[[float, str], None]
+
+
+class EvaluationCancelled(WorkbenchError):
+    """The user stopped an evaluation before it finished."""
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to run an evaluation; every field has a default that suits the embedded models on a CPU."""
+
+    batch_size: int = field(default=8, metadata={"help": "Sequences per forward pass; scores do not depend on it."})
+    chat: bool = field(default=False, metadata={"help": "Wrap prompts in the model's chat template."})
+    add_bos: bool = field(default=True, metadata={
+        "help": "Condition on the tokenizer's BOS token (SmolLM2: <|im_start|>), which it does not add itself."})
+    max_new_tokens: int = field(default=0, metadata={
+        "help": "Tokens to generate per prompt; 0: the longest reference plus 8, at most 256."})
+    stop_at_newline: bool = field(default=True, metadata={
+        "help": "Cut generated answers at their first line break (prompt sets with one-line answers)."})
+    window: int = field(default=0, metadata={"help": "Perplexity window in tokens; 0: the model's context."})
+    stride: int = field(default=0, metadata={"help": "Sliding-window stride; 0: half the window."})
+    resamples: int = field(default=1000, metadata={"help": "Bootstrap resamples for the 95% intervals."})
+    seed: int = field(default=0, metadata={"help": "Seed of the bootstrap resampling."})
+
+    def __post_init__(self) -> None:
+        for name, low in (("batch_size", 1), ("max_new_tokens", 0), ("window", 0), ("stride", 0),
+                          ("resamples", 10)):
+            if getattr(self, name) < low:
+                raise InvalidSetting(f"`{name}` must be at least {low}, got {getattr(self, name)}", field=name)
+        if self.window and self.stride >= self.window:
+            raise InvalidSetting(f"`stride` ({self.stride}) must be smaller than `window` ({self.window}) so every "
+                                 "window keeps context for its first scored token", field="stride")
+        if self.window == 1:
+            raise InvalidSetting("`window` must be at least 2 tokens", field="window")
+
+
+@dataclass
+class ModelResult:
+    """One model's scores on a set: corpus scores, 95% intervals, per-example rows and the statistics
+    behind them (kept so two models can be compared with a paired bootstrap)."""
+
+    label: str  # "base" or the adapter's name
+    adapter: str | None  # adapter folder
+    scores: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    per_example: pd.DataFrame  # one row per example: line, output, per-example scores
+    statistics: dict[str, m.Statistic] = field(repr=False)
+    seconds: float = 0.0
+    tokens_scored: int = 0
+
+    def summary(self) -> dict:
+        """The CLI's JSON object: score keys, n_examples, and the interval of each score."""
+        return {"model": self.label, "adapter": self.adapter, **self.scores, "n_examples": len(self.per_example),
+                "ci95": {k: list(v) for k, v in self.intervals.items()}, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class EvaluationReport:
+    dataset: EvalSet
+    metrics: list[str]
+    options: EvalOptions
+    base_model: str
+    results: list[ModelResult]
+    comparisons: pd.DataFrame  # model, against, key, difference, low, high, clear
+
+
+# ---------------------------------------------------------------- tokenisation shared by both paths
+
+def _bos(loaded: LoadedModel, options: EvalOptions) -> list[int]:
+    bos = getattr(loaded.tokenizer, "bos_token_id", None)
+    return [bos] if options.add_bos and bos is not None else []
+
+
+def prompt_ids(loaded: LoadedModel, prompt: str, options: EvalOptions) -> list[int]:
+    """The tokens a model reads before answering: BOS + prompt, or the chat template with its generation cue."""
+    tok = loaded.tokenizer
+    if options.chat:
+        if not loaded.info.has_chat_template:
+            raise InvalidSetting(f"{loaded.info.name} has no chat template; turn chat off", field="chat")
+        text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                       add_generation_prompt=True)
+        return tok(text, add_special_tokens=False)["input_ids"]  # the template brings its own <|im_start|>
+    return _bos(loaded, options) + tok(prompt, add_special_tokens=False)["input_ids"]
+
+
+def continuation_ids(loaded: LoadedModel, prompt: str, reference: str, options: EvalOptions) -> list[int]:
+    """Reference tokens as they follow the prompt (a space between them in plain mode unless one is there)."""
+    joiner = "" if options.chat or prompt[-1:].isspace() or reference[:1].isspace() else " "
+    return loaded.tokenizer(joiner + reference, add_special_tokens=False)["input_ids"]
+
+
+def _segments(loaded: LoadedModel, dataset: EvalSet, options: EvalOptions) -> list[m.Segment]:
+    window = options.window or loaded.info.context_length or 2048
+    stride = options.stride or max(window // 2, 1)
+    out = []
+    for i, e in enumerate(dataset.examples):
+        if e.text is not None:
+            ids = _bos(loaded, options) + loaded.tokenizer(e.text, add_special_tokens=False)["input_ids"]
+            out += m.segments_for(ids, 1, i, window, stride, keep_first=bool(_bos(loaded, options)))
+        else:
+            context = prompt_ids(loaded, e.prompt, options)
+            ids = context + continuation_ids(loaded, e.prompt, e.reference, options)
+            out += m.segments_for(ids, len(context), i, window, stride, keep_first=ids[:1] == _bos(loaded, options))
+    return out
+
+
+# ---------------------------------------------------------------- generation
+
+_TOKEN_TABLES: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _newline_tables(tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per vocabulary id: does its text hold a line break; is it whitespace only. Both (V,), cached."""
+    key = id(tokenizer)
+    if key not in _TOKEN_TABLES:
+        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+        _TOKEN_TABLES[key] = (torch.tensor(["\n" in t for t in texts]), torch.tensor([not t.strip() for t in texts]))
+    return _TOKEN_TABLES[key]
+
+
+class FirstLineDone(StoppingCriteria):
+    """Stops a row once it has written some text and then a line break (leading blank lines don't count)."""
+
+    def __init__(self, tokenizer, prompt_width: int) -> None:
+        self.newline, self.blank = _newline_tables(tokenizer)
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        new = input_ids[:, self.prompt_width:].cpu()  # (B, generated so far)
+        text_before = (~self.blank[new]).cumsum(1) - (~self.blank[new]).long() > 0  # (B, t): text before t
+        done = (self.newline[new] & (text_before | ~self.blank[new])).any(1)  # (B,)
+        return done.to(input_ids.device)
+
+
+def generate_answers(loaded: LoadedModel, prompts: list[list[int]], *, max_new_tokens: int, batch_size: int,
+                     stop_at_newline: bool, step: Callable[[int], None] | None = None) -> list[str]:
+    """Greedy answers for tokenised prompts, batched with left padding (sorted by length to pad little)."""
+    tok = loaded.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    answers: list[str] = [""] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        width = max(len(prompts[i]) for i in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(rows):
+            ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
+            mask[r, width - len(prompts[i]):] = 1
+        extra = {"stopping_criteria": [FirstLineDone(tok, width)]} if stop_at_newline else {}
+        with torch.inference_mode():
+            out = loaded.model.generate(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device),
+                                        max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad,
+                                        **extra)
+        for r, i in enumerate(rows):
+            text = tok.decode(out[r, width:], skip_special_tokens=True).strip()
+            answers[i] = text.split("\n", 1)[0].strip() if stop_at_newline else text
+        if step is not None:
+            step(len(rows))
+    return answers
+
+
+# ---------------------------------------------------------------- one model, several models
+
+def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
+             options: EvalOptions = EvalOptions(), progress: Progress | None = None,
+             should_stop: Callable[[], bool] | None = None, counts: np.ndarray | None = None) -> ModelResult:
+    """Score one model (the base, or `adapter` over it) on `dataset` with the chosen metrics."""
+    check_metrics(dataset, metrics)
+    if loaded.kind != "causal":
+        raise InvalidSetting(f"{loaded.info.name} is an {loaded.kind} model; evaluation needs a causal LM",
+                             field="model")
+    started = time.perf_counter()
+    n = len(dataset)
+    want_ppl = "perplexity" in metrics
+    want_text = any(x in m.REFERENCE_METRICS for x in metrics)
+    with adapters.use_adapter(loaded, adapter) as active:
+        label = active or "base"
+        segments = _segments(loaded, dataset, options) if want_ppl else []
+        total = len(segments) + (n if want_text else 0)
+        done = [0]
+
+        def step(units: int) -> None:
+            done[0] += units
+            if progress is not None:
+                progress(done[0] / max(total, 1), f"{label}: {done[0]} of {total} sequences")
+            if should_stop is not None and should_stop():
+                raise EvaluationCancelled(f"cancelled while evaluating {label} ({done[0]} of {total} done)")
+
+        table = pd.DataFrame({"line": [e.line for e in dataset.examples]})
+        stats: dict[str, m.Statistic] = {}
+        tokens = 0
+        if want_ppl:
+            pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+            nll, count = m.score_segments(loaded.model, segments, n, batch_size=options.batch_size, pad_id=pad,
+                                          progress=step)
+            stats["perplexity"] = m.perplexity_statistic(nll, count)
+            table["tokens"] = count
+            table["nll"] = nll
+            table["perplexity"] = np.exp(nll / np.maximum(count, 1))
+            tokens = int(count.sum())
+        if want_text:
+            prompts = [prompt_ids(loaded, e.prompt, options) for e in dataset.examples]
+            references = [e.reference for e in dataset.examples]
+            budget = options.max_new_tokens or min(
+                max(len(loaded.tokenizer(r, add_special_tokens=False)["input_ids"]) for r in references) + 8, 256)
+            outputs = generate_answers(loaded, prompts, max_new_tokens=budget, batch_size=options.batch_size,
+                                       stop_at_newline=options.stop_at_newline, step=step)
+            table["output"] = outputs
+            stats.update(_reference_statistics(metrics, outputs, references, table))
+    if counts is None:
+        counts = m.resample_counts(n, options.resamples, options.seed)
+    return ModelResult(label=label, adapter=None if adapter is None else str(getattr(adapter, "path", adapter)),
+                       scores={k: s.value() for k, s in stats.items()},
+                       intervals={k: m.bootstrap_interval(s, counts) for k, s in stats.items()},
+                       per_example=table, statistics=stats, seconds=time.perf_counter() - started,
+                       tokens_scored=tokens)
+
+
+def _reference_statistics(metrics: list[str], outputs: list[str], references: list[str],
+                          table: pd.DataFrame) -> dict[str, m.Statistic]:
+    """Corpus statistics of each reference metric; per-example scores go into `table`."""
+    stats = {}
+    for kind in ("bleu", "chrf"):
+        if kind in metrics:
+            stats[kind] = m.sacrebleu_statistic(kind, outputs, references)
+            table[kind] = [m.sentence_score(kind, o, r) for o, r in zip(outputs, references)]
+    if "rouge" in metrics:
+        for key, values in m.rouge_f1(outputs, references).items():
+            stats[key] = m.mean_statistic(key, values)
+            table[key] = values
+    if "exact_match" in metrics:
+        values = np.array([m.exact_match(o, r) for o, r in zip(outputs, references)])
+        stats["exact_match"] = m.mean_statistic("exact_match", values)
+        table["exact_match"] = values
+    return stats
+
+
+def compare_results(results: list[ModelResult], counts: np.ndarray) -> pd.DataFrame:
+    """Each model against the first (the base): difference and paired-bootstrap 95% interval per score."""
+    rows = []
+    if not results:
+        return pd.DataFrame(columns=["model", "against", "key", "difference", "low", "high", "clear"])
+    first = results[0]
+    for other in results[1:]:
+        for key, stat in other.statistics.items():
+            diff, low, high = m.paired_bootstrap(stat, first.statistics[key], counts)
+            rows.append({"model": other.label, "against": first.label, "key": key, "difference": diff,
+                         "low": low, "high": high, "clear": bool(low > 0 or high < 0)})
+    return pd.DataFrame(rows, columns=["model", "against", "key", "difference", "low", "high", "clear"])
+
+
+def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, metrics: list[str],
+                    options: EvalOptions = EvalOptions(), progress: Progress | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> EvaluationReport:
+    """The base (when None is in `adapter_list`) and each adapter over one loaded base, switched, not reloaded."""
+    check_metrics(dataset, metrics)
+    if not adapter_list:
+        raise InvalidSetting("choose the base model or at least one adapter", field="adapters")
+    counts = m.resample_counts(len(dataset), options.resamples, options.seed)  # shared: paired resamples
+    results = []
+    for i, adapter in enumerate(adapter_list):
+        def scaled(fraction: float, message: str, i=i) -> None:
+            if progress is not None:
+                progress((i + fraction) / len(adapter_list), message)
+
+        results.append(evaluate(loaded, adapter, dataset, metrics, options, scaled, should_stop, counts))
+    return EvaluationReport(dataset=dataset, metrics=list(metrics), options=options, base_model=loaded.info.name,
+                            results=results, comparisons=compare_results(results, counts))
+
+
+def example_table(report: EvaluationReport, key: str) -> pd.DataFrame:
+    """Per-example rows with every model's output and `key` score side by side, largest change first."""
+    first = report.results[0].per_example
+    table = pd.DataFrame({"line": first["line"]})
+    examples = report.dataset.examples
+    if report.dataset.kind == "reference":
+        table["prompt"] = [e.prompt for e in examples]
+        table["reference"] = [e.reference for e in examples]
+    else:
+        table["text"] = [e.text[:200] for e in examples]
+    for r in report.results:
+        if "output" in r.per_example:
+            table[f"output: {r.label}"] = r.per_example["output"].values
+    for r in report.results:
+        if key in r.per_example:
+            table[f"{key}: {r.label}"] = r.per_example[key].values
+    if len(report.results) > 1 and key in first:
+        table["change"] = report.results[-1].per_example[key].values - first[key].values
+        table = table.iloc[np.argsort(-np.abs(table["change"].to_numpy()), kind="stable")]
+    return table.reset_index(drop=True)

@@ -1,0 +1,277 @@
+"""Text generation over a LoadedModel: chat formatting, streaming generation, and batched variant grids."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from workbench.errors import InvalidSetting
+from workbench.models import LoadedModel, adapters
+from workbench.prompt_lab.decoding import SamplingParams, decode, left_pad, seeded_generators, stop_token_ids
+from workbench.prompt_lab.grid import GridSpec, render_template
+from workbench.prompt_lab.token_views import logit_lens, open_step, token_probabilities  # noqa: F401  (re-exported)
+
+Progress = Callable[[float, str], None]
+
+
+class EmptyPrompt(InvalidSetting):
+    """The prompt is empty or only whitespace."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    prompt: str        # the text the model saw (chat template applied when asked)
+    text: str          # the new text only
+    prompt_tokens: int
+    new_tokens: int
+    seconds: float
+    prompt_ids: list[int] = field(default_factory=list, repr=False)
+    token_ids: list[int] = field(default_factory=list, repr=False)  # the new tokens, stop token included
+    finish_reason: str = "length"  # length | stop
+    seed: int = 0
+    params: dict = field(default_factory=dict)
+    adapter: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def format_prompt(loaded: LoadedModel, user: str, *, chat: bool = False, system: str | None = None) -> str:
+    """The text the model reads: `user` as is, or wrapped in the tokenizer's chat template."""
+    if not user or not user.strip():
+        raise EmptyPrompt("the prompt is empty", field="prompt")
+    if not chat:
+        return user
+    if not loaded.info.has_chat_template:
+        raise InvalidSetting(f"{loaded.info.name} has no chat template; turn chat off", field="chat")
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    return loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def resolve_adapter(adapter):
+    """An adapter given by registry name, folder or AdapterInfo -> what `use_adapter` takes (None: the base)."""
+    if adapter is None or isinstance(adapter, adapters.AdapterInfo):
+        return adapter
+    from pathlib import Path
+
+    from workbench import workspace
+
+    path = Path(adapter).expanduser()
+    if path.is_dir():
+        return adapters.read_adapter(path)
+    return adapters.read_adapter(workspace.safe_child(adapters.adapters_dir(), str(adapter), field="adapter"))
+
+
+def _require_causal(loaded: LoadedModel) -> None:
+    if loaded.kind != "causal":
+        raise InvalidSetting(f"{loaded.info.name} is an {loaded.kind} model and cannot generate text",
+                             field="model")
+
+
+def encode_prompt(loaded: LoadedModel, text: str, *, chat: bool, max_new_tokens: int) -> tuple[list[int], list[str]]:
+    """Token ids of a formatted prompt, cut on the left to fit the context with room for the new tokens."""
+    ids = loaded.tokenizer(text, add_special_tokens=not chat)["input_ids"]
+    room = loaded.info.context_length - max_new_tokens if loaded.info.context_length else len(ids)
+    if room < 1:
+        raise InvalidSetting(f"`max_new_tokens` ({max_new_tokens}) leaves no room in the "
+                             f"{loaded.info.context_length}-token context", field="max_new_tokens")
+    if len(ids) <= room:
+        return ids, []
+    warning = (f"the prompt has {len(ids)} tokens; kept the last {room} so that {max_new_tokens} new tokens "
+               f"fit the {loaded.info.context_length}-token context")
+    return ids[-room:], [warning]
+
+
+def generate_greedy(loaded: LoadedModel, prompt: str, *, max_new_tokens: int = 64, chat: bool = False,
+                    system: str | None = None) -> Generation:
+    """Greedy continuation of one prompt with transformers' own `generate`; the reference ours is checked against."""
+    _require_causal(loaded)
+    if max_new_tokens < 1:
+        raise InvalidSetting(f"`max_new_tokens` must be at least 1, got {max_new_tokens}", field="max_new_tokens")
+    text = format_prompt(loaded, prompt, chat=chat, system=system)
+    tok = loaded.tokenizer
+    inputs = tok(text, return_tensors="pt", add_special_tokens=not chat).to(loaded.device)
+    start = time.perf_counter()
+    with loaded.lock, torch.inference_mode():
+        out = loaded.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tok.pad_token_id)
+    new = out[0, inputs["input_ids"].shape[1]:]
+    return Generation(prompt=text, text=tok.decode(new, skip_special_tokens=True),
+                      prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=int(new.shape[0]),
+                      seconds=time.perf_counter() - start, prompt_ids=inputs["input_ids"][0].tolist(),
+                      token_ids=new.tolist())
+
+
+class GenerationStream:
+    """Iterate to get text pieces as they are decoded (for `st.write_stream`); `.result` is set at the end."""
+
+    def __init__(self, loaded: LoadedModel, prompt: str, params: SamplingParams, *, chat: bool,
+                 system: str | None, seed: int, adapter) -> None:
+        _require_causal(loaded)
+        self.loaded, self.params, self.seed = loaded, params, seed
+        self.adapter = resolve_adapter(adapter)
+        self.text = format_prompt(loaded, prompt, chat=chat, system=system)
+        self.prompt_ids, self.warnings = encode_prompt(loaded, self.text, chat=chat,
+                                                       max_new_tokens=params.max_new_tokens)
+        self.result: Generation | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        loaded, tok = self.loaded, self.loaded.tokenizer
+        ids, mask = left_pad([self.prompt_ids], tok.pad_token_id or 0)
+        generators = seeded_generators([self.seed], loaded.device)
+        new: list[int] = []
+        shown = ""
+        start = time.perf_counter()
+        with adapters.use_adapter(loaded, self.adapter) as active, torch.inference_mode():
+            for token in decode(loaded, ids, mask, self.params, generators):
+                new.append(int(token[0]))
+                text = tok.decode(new, skip_special_tokens=True)
+                if not text.endswith("\ufffd") and text.startswith(shown):  # hold back half a UTF-8 character
+                    piece, shown = text[len(shown):], text
+                    if piece:
+                        yield piece
+        text = tok.decode(new, skip_special_tokens=True)
+        if text.startswith(shown) and len(text) > len(shown):
+            yield text[len(shown):]
+        self.result = Generation(
+            prompt=self.text, text=text, prompt_tokens=len(self.prompt_ids), new_tokens=len(new),
+            seconds=time.perf_counter() - start, prompt_ids=list(self.prompt_ids), token_ids=new,
+            finish_reason=_finish_reason(loaded, new, self.params), seed=self.seed, params=self.params.to_dict(),
+            adapter=active, warnings=list(self.warnings))
+
+
+def _finish_reason(loaded: LoadedModel, new: list[int], params: SamplingParams) -> str:
+    return "stop" if new and new[-1] in stop_token_ids(loaded) else "length"
+
+
+def stream_generation(loaded: LoadedModel, prompt: str, params: SamplingParams | None = None, *,
+                      chat: bool = False, system: str | None = None, seed: int = 0,
+                      adapter=None) -> GenerationStream:
+    """A generation that streams its text; validates the prompt at once, runs when iterated."""
+    return GenerationStream(loaded, prompt, params or SamplingParams(), chat=chat, system=system, seed=seed,
+                            adapter=adapter)
+
+
+def generate(loaded: LoadedModel, prompt: str, params: SamplingParams | None = None, *, chat: bool = False,
+             system: str | None = None, seed: int = 0, adapter=None,
+             on_text: Callable[[str], None] | None = None) -> Generation:
+    """Generate one continuation with our decoder; `on_text` gets each piece of text as it is produced."""
+    stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter)
+    for piece in stream:
+        if on_text:
+            on_text(piece)
+    return stream.result
+
+
+# ---- variant grids ----
+
+@dataclass(frozen=True)
+class Cell:
+    """One output of a grid: which adapter, parameter set, variable row and repeat produced it."""
+
+    adapter: str | None
+    params: str          # the parameter set's label
+    row: int             # index into the spec's variable rows
+    variables: dict
+    repeat: int
+    seed: int
+    prompt: str          # the text the model saw
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    finish_reason: str
+    seconds: float       # this cell's share of its batch's time
+
+
+@dataclass(frozen=True)
+class GridResult:
+    cells: list[Cell]
+    seconds: float
+    batches: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> GridResult:
+    """Every adapter x parameter set x variable row x repeat, decoded in left-padded, length-bucketed batches.
+
+    Greedy repeats are decoded once (they are identical by construction); sampled repeat r uses seed + r.
+    """
+    _require_causal(loaded)
+    prompts = [format_prompt(loaded, render_template(spec.template, row, row_index=i), chat=spec.chat,
+                             system=spec.system) for i, row in enumerate(spec.rows)]
+    jobs = [(a, p, i, r) for a in spec.adapters for p in spec.param_sets for i in range(len(prompts))
+            for r in range(1 if p.greedy else spec.repeats)]
+    total, finished, warnings, batches = len(jobs), 0, [], 0
+    outputs: dict[tuple, tuple] = {}
+    start = time.perf_counter()
+    for adapter in spec.adapters:
+        with adapters.use_adapter(loaded, resolve_adapter(adapter)) as active:
+            for params in spec.param_sets:
+                encoded = []
+                for i, text in enumerate(prompts):
+                    ids, warn = encode_prompt(loaded, text, chat=spec.chat, max_new_tokens=params.max_new_tokens)
+                    warnings += [f"row {i}: {w}" for w in warn]
+                    encoded.append(ids)
+                todo = [(i, r) for (a, p, i, r) in jobs if a == adapter and p == params]
+                todo.sort(key=lambda job: len(encoded[job[0]]))  # length buckets: little padding per batch
+                for chunk in _chunks(todo, spec.batch_size):
+                    if should_stop and should_stop():
+                        return GridResult(_cells(spec, prompts, outputs), time.perf_counter() - start, batches,
+                                          warnings + ["cancelled"])
+                    if progress:
+                        progress(finished / total, f"{active or 'base'} · {params.label}: "
+                                                   f"cells {finished + 1}-{finished + len(chunk)} of {total}")
+                    texts = _run_batch(loaded, [encoded[i] for i, _ in chunk],
+                                       [spec.seed + r for _, r in chunk], params)
+                    for (i, r), out in zip(chunk, texts):
+                        outputs[(adapter, params, i, r)] = (*out, len(encoded[i]), active)
+                    finished += len(chunk)
+                    batches += 1
+    if progress:
+        progress(1.0, f"{total} cells in {batches} batches")
+    return GridResult(_cells(spec, prompts, outputs), time.perf_counter() - start, batches, warnings)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for begin in range(0, len(items), size):
+        yield items[begin:begin + size]
+
+
+def _run_batch(loaded: LoadedModel, sequences: list[list[int]], seeds: list[int],
+               params: SamplingParams) -> list[tuple[str, int, str, float]]:
+    """Decode one left-padded batch; (text, new tokens, finish reason, seconds per cell) per row."""
+    tok = loaded.tokenizer
+    ids, mask = left_pad(sequences, tok.pad_token_id or 0)
+    begin = time.perf_counter()
+    with loaded.lock, torch.inference_mode():
+        steps = list(decode(loaded, ids, mask, params, seeded_generators(seeds, loaded.device)))
+    new = torch.stack(steps, dim=1).tolist()  # (B, steps)
+    seconds = (time.perf_counter() - begin) / len(sequences)
+    results = []
+    stops = stop_token_ids(loaded)
+    for row in new:
+        end = next((k + 1 for k, t in enumerate(row) if t in stops), len(row))
+        row = row[:end]
+        results.append((tok.decode(row, skip_special_tokens=True), len(row),
+                        "stop" if row and row[-1] in stops else "length", seconds))
+    return results
+
+
+def _cells(spec: GridSpec, prompts: list[str], outputs: dict) -> list[Cell]:
+    """Outputs in spec order, greedy results repeated for every requested repeat."""
+    cells = []
+    for adapter in spec.adapters:
+        for params in spec.param_sets:
+            for i, prompt in enumerate(prompts):
+                for r in range(spec.repeats):
+                    out = outputs.get((adapter, params, i, 0 if params.greedy else r))
+                    if out is None:
+                        continue
+                    text, n_new, reason, seconds, n_prompt, active = out
+                    cells.append(Cell(adapter=active, params=params.label, row=i, variables=dict(spec.rows[i]),
+                                      repeat=r, seed=spec.seed + r, prompt=prompt, text=text,
+                                      prompt_tokens=n_prompt, new_tokens=n_new, finish_reason=reason,
+                                      seconds=seconds))
+    return cells

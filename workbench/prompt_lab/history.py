@@ -1,0 +1,193 @@
+"""Prompt-lab history in the workspace store: record, list, filter, re-run, compare, delete, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from workbench.errors import InvalidSetting
+from workbench.models import LoadedModel
+from workbench.prompt_lab.decoding import SamplingParams
+from workbench.prompt_lab.generation import Generation, GridResult, generate, generate_grid
+from workbench.prompt_lab.grid import GridSpec
+from workbench.store import Store
+
+COLUMNS = ("id", "created", "kind", "model", "adapters", "prompt", "spec", "seed", "environment", "outputs",
+           "prompt_tokens", "new_tokens", "seconds")
+JSON_COLUMNS = ("adapters", "spec", "environment", "outputs")
+
+
+class UnknownRun(InvalidSetting):
+    """No stored run has this id."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stored run: a single generation (one output) or a grid (one output per cell)."""
+
+    id: int
+    created: float
+    kind: str              # generate | grid
+    model: str
+    adapters: list
+    prompt: str
+    spec: dict
+    seed: int
+    environment: dict
+    outputs: list[dict]
+    prompt_tokens: int
+    new_tokens: int
+    seconds: float
+
+
+def environment(loaded: LoadedModel, batch_size: int) -> dict:
+    """Everything besides the inputs that can change an output: precision, device, kernels, versions."""
+    import transformers
+
+    try:
+        import peft
+        peft_version = peft.__version__
+    except ImportError:
+        peft_version = None
+    return {"dtype": loaded.info.dtype, "device": loaded.info.device, "batch_size": batch_size,
+            "attn_implementation": loaded.model.config._attn_implementation, "threads": torch.get_num_threads(),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft_version,
+                         "python": platform.python_version()}}
+
+
+def _insert(store: Store | None, values: dict) -> int:
+    row = {k: json.dumps(v, default=str) if k in JSON_COLUMNS else v for k, v in values.items()}
+    with (store or Store()).connect() as conn:
+        cursor = conn.execute(f"INSERT INTO experiments({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                              tuple(row.values()))
+        return int(cursor.lastrowid)
+
+
+def record_generation(loaded: LoadedModel, gen: Generation, *, user_prompt: str, chat: bool,
+                      system: str | None, store: Store | None = None) -> int:
+    """Store one generation with its settings; returns the run id."""
+    spec = {"prompt": user_prompt, "chat": chat, "system": system, "params": gen.params, "seed": gen.seed,
+            "adapter": gen.adapter}
+    output = {"adapter": gen.adapter, "params": SamplingParams(**gen.params).label, "text": gen.text,
+              "prompt_tokens": gen.prompt_tokens, "new_tokens": gen.new_tokens, "finish_reason": gen.finish_reason,
+              "seconds": gen.seconds, "seed": gen.seed, "token_ids": gen.token_ids, "warnings": gen.warnings}
+    return _insert(store, {"created": time.time(), "kind": "generate", "model": loaded.info.name,
+                           "adapters": [gen.adapter], "prompt": user_prompt, "spec": spec, "seed": gen.seed,
+                           "environment": environment(loaded, 1), "outputs": [output],
+                           "prompt_tokens": gen.prompt_tokens, "new_tokens": gen.new_tokens,
+                           "seconds": gen.seconds})
+
+
+def record_grid(loaded: LoadedModel, spec: GridSpec, result: GridResult, store: Store | None = None) -> int:
+    """Store a grid run, one output per cell; returns the run id."""
+    outputs = [asdict(c) for c in result.cells]
+    return _insert(store, {"created": time.time(), "kind": "grid", "model": loaded.info.name,
+                           "adapters": list(spec.adapters), "prompt": spec.template, "spec": spec.to_dict(),
+                           "seed": spec.seed, "environment": environment(loaded, spec.batch_size),
+                           "outputs": outputs, "prompt_tokens": sum(c.prompt_tokens for c in result.cells),
+                           "new_tokens": sum(c.new_tokens for c in result.cells), "seconds": result.seconds})
+
+
+def _run_from_row(row) -> Run:
+    values = {k: json.loads(row[k]) if k in JSON_COLUMNS else row[k] for k in COLUMNS}
+    return Run(**values)
+
+
+def list_runs(*, model: str | None = None, kind: str | None = None, contains: str | None = None,
+              limit: int = 500, store: Store | None = None) -> list[Run]:
+    """Stored runs, newest first, filtered by model, kind and text in the prompt or outputs."""
+    where, args = [], []
+    for column, value in (("model", model), ("kind", kind)):
+        if value:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if contains:
+        where.append("(prompt LIKE ? OR outputs LIKE ?)")
+        args += [f"%{contains}%"] * 2
+    sql = "SELECT * FROM experiments" + (f" WHERE {' AND '.join(where)}" if where else "")
+    with (store or Store()).connect() as conn:
+        rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+    return [_run_from_row(r) for r in rows]
+
+
+def get_run(run_id: int, store: Store | None = None) -> Run:
+    with (store or Store()).connect() as conn:
+        row = conn.execute("SELECT * FROM experiments WHERE id = ?", (int(run_id),)).fetchone()
+    if row is None:
+        raise UnknownRun(f"there is no run {run_id} in the history", field="run")
+    return _run_from_row(row)
+
+
+def delete_run(run_id: int, store: Store | None = None) -> None:
+    with (store or Store()).connect() as conn:
+        if conn.execute("DELETE FROM experiments WHERE id = ?", (int(run_id),)).rowcount == 0:
+            raise UnknownRun(f"there is no run {run_id} in the history", field="run")
+
+
+def rerun(loaded: LoadedModel, run: Run, store: Store | None = None) -> int:
+    """Run a stored run again with the same inputs, seed and settings; stores and returns the new run id."""
+    if run.model != loaded.info.name:
+        raise InvalidSetting(f"run {run.id} used {run.model}; load that model to re-run it", field="model")
+    spec = run.spec
+    if run.kind == "generate":
+        params = SamplingParams(**spec["params"])
+        gen = generate(loaded, spec["prompt"], params, chat=spec["chat"], system=spec["system"],
+                       seed=spec["seed"], adapter=spec.get("adapter"))
+        return record_generation(loaded, gen, user_prompt=spec["prompt"], chat=spec["chat"],
+                                 system=spec["system"], store=store)
+    grid = GridSpec.from_dict(spec)
+    return record_grid(loaded, grid, generate_grid(loaded, grid), store=store)
+
+
+def _cell_key(output: dict) -> tuple:
+    return (output.get("adapter"), output.get("params"), output.get("row", 0), output.get("repeat", 0))
+
+
+def compare_runs(a: Run, b: Run) -> list[dict]:
+    """Outputs of two runs side by side, matched by (adapter, parameter set, row, repeat)."""
+    right = {_cell_key(o): o for o in b.outputs}
+    rows = []
+    for o in a.outputs:
+        other = right.get(_cell_key(o), {})
+        rows.append({"adapter": o.get("adapter") or "base", "params": o.get("params"), "row": o.get("row", 0),
+                     "repeat": o.get("repeat", 0), f"run {a.id}": o.get("text"), f"run {b.id}": other.get("text"),
+                     "same": o.get("text") == other.get("text")})
+    return rows
+
+
+def export_runs(runs: list[Run], fmt: str) -> str:
+    """Runs as JSON (everything) or CSV (one line per output, with the settings that made it)."""
+    if fmt == "json":
+        return json.dumps([asdict(r) for r in runs], indent=2, default=str)
+    if fmt != "csv":
+        raise InvalidSetting(f"export format must be csv or json, got {fmt!r}", field="format")
+    buffer = io.StringIO()
+    fields = ["run", "created", "kind", "model", "adapter", "params", "row", "repeat", "seed", "prompt", "text",
+              "prompt_tokens", "new_tokens", "seconds", "dtype", "device", "batch_size"]
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for r in runs:
+        for o in r.outputs:
+            writer.writerow({"run": r.id, "created": r.created, "kind": r.kind, "model": r.model,
+                             "adapter": o.get("adapter") or "", "params": o.get("params"), "row": o.get("row", 0),
+                             "repeat": o.get("repeat", 0), "seed": o.get("seed", r.seed),
+                             "prompt": o.get("prompt", r.prompt), "text": o.get("text"),
+                             "prompt_tokens": o.get("prompt_tokens"), "new_tokens": o.get("new_tokens"),
+                             "seconds": o.get("seconds"), "dtype": r.environment.get("dtype"),
+                             "device": r.environment.get("device"),
+                             "batch_size": r.environment.get("batch_size")})
+    return buffer.getvalue()
+
+
+def runs_table(runs: list[Run]) -> list[dict]:
+    """One summary line per run, for a table."""
+    return [{"id": r.id, "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)), "kind": r.kind,
+             "model": r.model, "adapters": ", ".join(a or "base" for a in r.adapters), "prompt": r.prompt[:80],
+             "outputs": len(r.outputs), "new tokens": r.new_tokens, "seconds": round(r.seconds, 2),
+             "first output": (r.outputs[0].get("text") or "")[:80] if r.outputs else ""} for r in runs]
