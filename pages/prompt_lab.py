@@ -15,10 +15,10 @@ from workbench.prompt_lab.grid import GridSpec, summarize_repeats, template_vari
 st.title("Prompt lab")
 loaded = ui.current_model(kinds=("causal",))
 top = st.columns([2, 1, 3])
-adapter_names = ["base"] + [a.name for a in adapters.list_adapters(loaded.info.name)]
+adapter_names = [adapters.BASE_CHOICE] + [a.name for a in adapters.list_adapters(loaded.info.name)]
 adapter_choice = top[0].selectbox("Adapter", adapter_names, key="pl_adapter",
-                                  help="LoRA adapters registered for this model; base = no adapter.")
-adapter = None if adapter_choice == "base" else adapter_choice
+                                  help="LoRA adapters registered for this model (Fine-tune page).")
+adapter = None if adapter_choice == adapters.BASE_CHOICE else adapter_choice
 chat = top[1].toggle("Chat template", value=loaded.info.has_chat_template, key="pl_chat")
 system = top[2].text_input("System prompt", key="pl_system", disabled=not chat) or None
 st.caption(f"Model **{loaded.info.name}** · active adapter: **{adapter_choice}** · {loaded.info.dtype} on "
