@@ -125,7 +125,8 @@ try:
                 "template": template, "rows": [{n: str(r[n]) for n in names} for r in rows.to_dict("records")],
                 "param_sets": [{k: (int(v) if k in ("max_new_tokens", "top_k") else v) for k, v in s.items()
                                 if pd.notna(v)} for s in sets.to_dict("records")],
-                "adapters": grid_adapters, "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
+                "adapters": [None if a == adapters.BASE_CHOICE else a for a in grid_adapters],
+                "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
                 "batch_size": batch})
             bar = st.progress(0.0, text="Starting")
             result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from workbench.models import adapters
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -16,7 +18,7 @@ def _page() -> AppTest:
 
 def test_prompt_lab_generates_and_opens_token_views_and_history(workspace_home):
     at = _page()
-    assert any("active adapter: **base**" in c.value for c in at.caption)
+    assert any(f"active adapter: **{adapters.BASE_CHOICE}**" in c.value for c in at.caption)
     at.number_input(key="pl_max").set_value(6)
     at.button(key="pl_generate").click().run()
     assert not at.exception, at.exception
