@@ -133,11 +133,11 @@ class GenerationStream:
         self.result = Generation(
             prompt=self.text, text=text, prompt_tokens=len(self.prompt_ids), new_tokens=len(new),
             seconds=time.perf_counter() - start, prompt_ids=list(self.prompt_ids), token_ids=new,
-            finish_reason=_finish_reason(loaded, new, self.params), seed=self.seed, params=self.params.to_dict(),
+            finish_reason=_finish_reason(loaded, new), seed=self.seed, params=self.params.to_dict(),
             adapter=active, warnings=list(self.warnings))
 
 
-def _finish_reason(loaded: LoadedModel, new: list[int], params: SamplingParams) -> str:
+def _finish_reason(loaded: LoadedModel, new: list[int]) -> str:
     return "stop" if new and new[-1] in stop_token_ids(loaded) else "length"
 
 
