@@ -213,7 +213,7 @@ def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress = n
                 # length buckets: little padding per batch
                 for batch in length_batches([len(encoded[i]) for i, _ in todo], spec.batch_size):
                     chunk = [todo[j] for j in batch]
-                    progress(finished / total, f"{active or 'base'} · {params.label}: "
+                    progress(finished / total, f"{active or adapters.BASE_CHOICE} · {params.label}: "
                                                f"cells {finished + 1}-{finished + len(chunk)} of {total}")
                     texts = _run_batch(loaded, [encoded[i] for i, _ in chunk],
                                        [spec.seed + r for _, r in chunk], params)

@@ -1,4 +1,4 @@
-"""Prompt-lab history in the workspace store: record, list, filter, re-run, compare, delete, export."""
+"""Prompt-lab history in the workspace store: record, list, filter, re-run, diff two runs, delete, export."""
 
 from __future__ import annotations
 
