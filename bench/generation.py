@@ -36,14 +36,15 @@ def _timed(fn):
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from workbench.models import ModelSpec, load
-    from workbench.prompt_lab.decoding import SamplingParams, left_pad
-    from workbench.prompt_lab.generation import format_prompt, generate, generate_grid
+    from workbench.models.batching import left_pad
+    from workbench.models.prompts import chat_prompt, text_ids
+    from workbench.prompt_lab.decoding import SamplingParams
+    from workbench.prompt_lab.generation import generate, generate_grid
     from workbench.prompt_lab.grid import GridSpec
 
     loaded = load(ModelSpec("smollm2-135m-instruct", device="cpu", dtype="float32"))
     model, tok = loaded.model, loaded.tokenizer
-    texts = [format_prompt(loaded, p, chat=True) for p in PROMPTS]
-    encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    encoded = [text_ids(tok, chat_prompt(loaded, p), prefix=[]) for p in PROMPTS]
     plain_args = {"max_new_tokens": NEW_TOKENS, "do_sample": False, "pad_token_id": tok.pad_token_id}
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads; "
           f"load average {os.getloadavg()[0]:.1f}")

@@ -1,8 +1,5 @@
 """Attention explorer: one head, all heads, token focus, head statistics, aggregates, the math of one row,
-bertviz. Reads widgets, calls workbench.attention*, draws workbench.plots.attention figures."""
-
-import threading
-from collections import OrderedDict
+bertviz. Reads widgets, calls workbench.attention*, draws workbench.attention.figures."""
 
 import numpy as np
 import pandas as pd
@@ -14,8 +11,10 @@ from workbench.attention import bertviz as bertviz_view
 from workbench.attention import capture as core
 from workbench.attention import figures as plots
 from workbench.attention import views as views
+from workbench.attention.cache import CaptureCache
 from workbench.attention.row_math import row_math
 from workbench.errors import WorkbenchError
+from workbench.models.prompts import token_labels
 
 VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "bertviz"]
 OVERVIEW = 32          # thumbnail side in blocks
@@ -24,32 +23,26 @@ MAX_CAPTURES = 6       # captures kept per process (a 2,048-token layer is 75 MB
 
 
 @st.cache_resource(show_spinner=False)
-def _captures() -> tuple[OrderedDict, threading.Lock]:
-    """Per-process LRU of captures keyed by (model, text, layers): switching heads never reruns the model
+def _captures() -> CaptureCache:
+    """One per process, keyed by (model, text, layers): switching heads never reruns the model
     (st.cache_resource itself cannot draw the progress bar of the pass it caches)."""
-    return OrderedDict(), threading.Lock()
+    return CaptureCache(MAX_CAPTURES)
 
 
 def capture(layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
-    store, lock = _captures()
     key = (loaded.spec, loaded.peft is not None, text, chat, int(max_tokens), layers, scan)
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-            return store[key]
-    bar = st.empty()
-    try:
-        cap = core.capture_attention(
-            loaded, text, list(layers) if layers is not None else None, chat=chat, max_tokens=int(max_tokens),
-            overview_size=OVERVIEW if scan else None, all_statistics=scan,
-            progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}"))
-    finally:
-        bar.empty()
-    with lock:
-        store[key] = cap
-        while len(store) > MAX_CAPTURES:
-            store.popitem(last=False)
-    return cap
+
+    def run() -> core.AttentionCapture:
+        bar = st.empty()
+        try:
+            return core.capture_attention(
+                loaded, text, list(layers) if layers is not None else None, chat=chat, max_tokens=int(max_tokens),
+                overview_size=OVERVIEW if scan else None, all_statistics=scan,
+                progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}"))
+        finally:
+            bar.empty()
+
+    return _captures().get_or_capture(key, run)
 
 
 def open_clicked_head() -> None:
@@ -74,7 +67,7 @@ try:
 except WorkbenchError as err:
     ui.show_error(err)
     st.stop()
-tokens = core.token_pieces(loaded.tokenizer, ids)
+tokens = token_labels(loaded.tokenizer, ids)
 n = len(ids)
 if original > n:
     st.warning(f"The text has {original} tokens; only the first {n} are shown (raise Max tokens, up to the "

@@ -54,7 +54,7 @@ if sbs is None:
     st.stop()
 
 base_col, tuned_col = st.columns(2)
-for col, title, greedy, sampled in ((base_col, "Base", sbs.base_greedy, sbs.base_sampled),
+for col, title, greedy, sampled in ((base_col, adapters.BASE_CHOICE.capitalize(), sbs.base_greedy, sbs.base_sampled),
                                     (tuned_col, f"Adapter: {sbs.adapter}", sbs.tuned_greedy, sbs.tuned_sampled)):
     col.markdown(f"**{title}**")
     col.caption("greedy")
@@ -63,10 +63,12 @@ for col, title, greedy, sampled in ((base_col, "Base", sbs.base_greedy, sbs.base
     col.code(sampled.text or "(empty)", language=None, wrap_lines=True)
 
 st.subheader("Log-probability shift of the chosen tokens")
-source = st.radio("Score the greedy output of", ["adapter", "base"], horizontal=True, key="cmp_source")
-generation = sbs.tuned_greedy if source == "adapter" else sbs.base_greedy
+source = st.radio("Score the greedy output of", [sbs.adapter, adapters.BASE_CHOICE], horizontal=True,
+                  key="cmp_source")
+generation = sbs.base_greedy if source == adapters.BASE_CHOICE else sbs.tuned_greedy
 try:
-    shift = compare.logprob_shift(loaded, adapter, generation, sbs.adapter if source == "adapter" else "base")
+    scored = "base" if source == adapters.BASE_CHOICE else sbs.adapter
+    shift = compare.logprob_shift(loaded, adapter, generation, scored)
 except WorkbenchError as err:
     ui.show_error(err)
 else:
@@ -86,30 +88,40 @@ max_tokens = cols[2].number_input("Max tokens", 8, 512, 128, key="cmp_attn_max")
 if st.button("Compute attention diff", key="cmp_attn_run"):
     bar = st.progress(0.0, text="Capturing attention")
     try:
-        st.session_state["cmp_diff"] = compare.attention_diff(
-            loaded, adapter, text, measure=measure, max_tokens=int(max_tokens),
-            progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
+        diff = compare.attention_diff(loaded, adapter, text, measure=measure, max_tokens=int(max_tokens),
+                                      progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
+        st.session_state["cmp_diff"] = diff
+        st.session_state.pop("cmp_layer", None)  # a new diff opens its most changed head
     except WorkbenchError as err:
         ui.show_error(err)
     bar.empty()
 
+
+def open_clicked_head() -> None:
+    """A click on a heatmap cell picks its head in the Layer and Head boxes."""
+    picked = plots.clicked_head(st.session_state["cmp_heat"].selection.points)
+    if picked is not None:
+        st.session_state["cmp_layer"], st.session_state["cmp_head"] = picked
+
+
 diff = st.session_state.get("cmp_diff")
 if diff is not None:
     ranking = diff.ranking(10)
-    layer, head = int(ranking.iloc[0]["layer"]), int(ranking.iloc[0]["head"])
-    event = st.session_state.get("cmp_heat")
-    points = event.selection.points if event is not None else []
-    if points:  # a click on the heatmap picks the head to open
-        layer, head = int(str(points[0]["y"]).lstrip("L")), int(str(points[0]["x"]).lstrip("H"))
+    if st.session_state.get("cmp_layer") not in diff.layers:  # new diff, or picker state dropped on a page switch
+        top = ranking.iloc[0]
+        st.session_state["cmp_layer"], st.session_state["cmp_head"] = int(top["layer"]), int(top["head"])
+    picker = st.columns(4)
+    layer = picker[0].selectbox("Layer", diff.layers, key="cmp_layer")
+    head = picker[1].selectbox("Head", range(diff.divergence.shape[1]), key="cmp_head")
     heat, side = st.columns([3, 1])
     heat.plotly_chart(plots.divergence_heatmap(diff.divergence, diff.layers, compare.MEASURES[diff.measure],
                                                diff.adapter, (layer, head)),
-                      width="stretch", key="cmp_heat", on_select="rerun", selection_mode="points")
+                      width="stretch", key="cmp_heat", on_select=open_clicked_head, selection_mode="points")
     side.markdown("**Most changed heads**")
     side.dataframe(ranking, hide_index=True, height=390)
     if diff.truncated:
         st.caption(f"The text was cut to {len(diff.tokens)} tokens.")
-    st.caption("Click a cell to open that head; the most changed head is shown by default.")
+    st.caption("Click a cell (or pick Layer and Head) to open that head; a new diff opens the most changed head.")
     base_map, tuned_map = diff.head_maps(layer, head)
     st.plotly_chart(plots.head_maps(base_map, tuned_map, diff.tokens, layer, head, diff.adapter),
                     width="stretch", key="cmp_maps")

@@ -64,7 +64,7 @@ try:
             g = last["gen"]
             st.caption(f"Run {last['run']} · {g.prompt_tokens} prompt + {g.new_tokens} new tokens in {g.seconds:.2f} s "
                        f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
-                       f"adapter {g.adapter or 'base'}")
+                       f"adapter {g.adapter or adapters.BASE_CHOICE}")
 
     with tabs[1]:
         if (last := last_generation()) is not None:
@@ -140,8 +140,9 @@ try:
                        f"{result.seconds:.1f} s")
             for warning in result.warnings:
                 st.warning(warning)
-            table = pd.DataFrame([{"row": c.row, **c.variables, "setting": f"{c.adapter or 'base'} · {c.params}",
-                                   "text": c.text} for c in result.cells])
+            table = pd.DataFrame([{"row": c.row, **c.variables,
+                                   "setting": f"{c.adapter or adapters.BASE_CHOICE} · {c.params}", "text": c.text}
+                                  for c in result.cells])
             if spec.repeats == 1:
                 st.dataframe(table.pivot_table(index=["row", *template_variables(spec.template)],
                                                columns="setting", values="text", aggfunc="first"),
@@ -164,9 +165,9 @@ try:
             new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
             st.success(f"Stored as run {new_id}.")
             picked = [picked[0], new_id]
-        if cols[1].button("Compare", key="pl_h_compare", disabled=len(picked) != 2) or len(picked) == 2:
+        if cols[1].button("Diff", key="pl_h_compare", disabled=len(picked) != 2) or len(picked) == 2:
             a, b = (experiments.get_run(i) for i in picked)
-            st.dataframe(pd.DataFrame(experiments.compare_runs(a, b)), hide_index=True, key="pl_h_cmp")
+            st.dataframe(pd.DataFrame(experiments.diff_runs(a, b)), hide_index=True, key="pl_h_cmp")
         if cols[2].button("Delete", key="pl_h_delete", disabled=not picked):
             for run_id in picked:
                 experiments.delete_run(run_id)

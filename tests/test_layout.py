@@ -11,9 +11,6 @@ CORE = ROOT / "workbench"
 CAPABILITIES = ("attention", "prompt_lab", "finetune", "evaluate", "compare", "bias")
 # Private names imported across modules today; each capability's refactor empties its entries. Never add one.
 KNOWN_PRIVATE_IMPORTS = {
-    ("workbench/attention/capture.py", "workbench.attention.hooks", "_StopForward"),
-    ("workbench/attention/capture.py", "workbench.attention.hooks", "_weights_from"),
-    ("workbench/attention/row_math.py", "workbench.attention.capture", "_StopForward"),
     ("workbench/bias/runs.py", "workbench.bias.scoring", "_quiet"),
 }
 

@@ -13,22 +13,6 @@ from workbench.prompt_lab.generation import generate, generate_greedy
 PROMPT = "Rewrite the date as YYYY-MM-DD.\nDate: March the 17th, 2020\nAnswer:"
 
 
-@pytest.fixture(scope="module")
-def random_adapter(smollm2, tmp_path_factory):
-    """A real LoRA adapter folder with non-zero B on q/v, made on a fresh base (the shared one may carry
-    injected layers)."""
-    from peft import LoraConfig, get_peft_model
-
-    from workbench.models import load
-
-    torch.manual_seed(0)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                        task_type="CAUSAL_LM")
-    folder = tmp_path_factory.mktemp("adapter") / "random-lora"
-    get_peft_model(load(smollm2.spec).model, config).save_pretrained(folder)
-    return folder
-
-
 def test_side_by_side_greedy_base_matches_plain_greedy_and_adapter_differs(smollm2, random_adapter):
     sbs = compare.side_by_side(smollm2, random_adapter, PROMPT, max_new_tokens=6, seed=3)
     assert sbs.base_greedy.text == generate_greedy(smollm2, PROMPT, max_new_tokens=6).text

@@ -193,28 +193,25 @@ def test_equivalence_evaluate_score_segments(smollm2):
         assert -sum(v.sum() for v in mine) == pytest.approx(nll[example], abs=1e-4)
 
 
-def test_equivalence_compare_continuation_logprobs(smollm2):
-    from workbench.compare.diff import _continuation_logprobs
-
+def test_continuation_logprobs_as_compare_scores_them_equal_a_plain_forward_pass(smollm2):
     prompt, tokens = _sequences(smollm2.tokenizer)[2][:6], _sequences(smollm2.tokenizer)[2][6:]
-    old = _continuation_logprobs(smollm2, prompt, tokens)
-    (new,) = scoring.sequence_logprobs(smollm2.model, [prompt + tokens], len(prompt))
-    np.testing.assert_allclose(new, old, atol=1e-4)
+    (scored,) = scoring.sequence_logprobs(smollm2.model, [prompt + tokens], len(prompt))
+    np.testing.assert_allclose(scored, _plain_logprobs(smollm2.model, prompt + tokens, len(prompt)), atol=1e-4)
 
 
-def test_equivalence_token_views_logits_and_prompt_perplexity(smollm2):
+def test_token_views_probabilities_and_prompt_perplexity_match_a_plain_forward_pass(smollm2):
     from workbench.prompt_lab import token_views
 
     ids = _sequences(smollm2.tokenizer)[3]
     prompt, new = ids[:8], ids[8:]
-    torch.testing.assert_close(scoring.next_token_logits(smollm2.model, ids),
-                               token_views.sequence_logits(smollm2, ids), atol=1e-4, rtol=0)
+    torch.testing.assert_close(scoring.next_token_logits(smollm2.model, ids, start=3),
+                               smollm2.model(input_ids=torch.tensor([ids])).logits[0, 3:].float().detach(),
+                               atol=1e-4, rtol=0)
     view = token_views.token_probabilities(smollm2, prompt, new)
-    logits = scoring.next_token_logits(smollm2.model, ids)  # (T, V)
-    prompt_logp = scoring.target_logprobs(logits[:len(prompt) - 1], torch.tensor(prompt[1:]))
+    prompt_logp = _plain_logprobs(smollm2.model, prompt, 1)
     assert float(np.exp(-prompt_logp.mean())) == pytest.approx(view.prompt_perplexity, rel=1e-5)
-    new_logp = scoring.target_logprobs(logits[len(prompt) - 1:-1], torch.tensor(new))
-    np.testing.assert_allclose(new_logp.numpy(), [t.logprob for t in view.tokens], atol=1e-5)
+    np.testing.assert_allclose([t.logprob for t in view.tokens], _plain_logprobs(smollm2.model, ids, len(prompt)),
+                               atol=1e-4)
 
 
 def test_equivalence_chat_wrappers_and_bos(smollm2, minilm):
@@ -237,12 +234,17 @@ def test_equivalence_chat_wrappers_and_bos(smollm2, minilm):
         assert str(err.value) == str(mine.value)
 
 
-def test_equivalence_left_pad_and_token_pieces(smollm2):
-    from workbench.attention.capture import token_pieces
-    from workbench.prompt_lab.decoding import left_pad
+def test_decode_pads_on_the_left_and_attention_labels_tokens_with_the_shared_scheme(smollm2):
+    from workbench.attention.capture import capture_attention
+    from workbench.prompt_lab.decoding import SamplingParams, decode
 
-    seqs = _sequences(smollm2.tokenizer)
-    for old, new in zip(left_pad(seqs, 2), batching.left_pad(seqs, 2)):
-        assert torch.equal(old, new)
-    ids = smollm2.tokenizer(" a\n\nb  c  Hello\tworld \n", add_special_tokens=False)["input_ids"] + [1, 2]
-    assert prompts.token_labels(smollm2.tokenizer, ids) == token_pieces(smollm2.tokenizer, ids)
+    seqs = _sequences(smollm2.tokenizer)[:2]
+    ids, mask = batching.left_pad(seqs, 2)
+    with torch.inference_mode():  # a left-padded row decodes as it would alone
+        batched = torch.stack(list(decode(smollm2, ids, mask, SamplingParams(max_new_tokens=3))), 1)
+        alone = torch.stack(list(decode(smollm2, *batching.left_pad(seqs[:1], 2), SamplingParams(max_new_tokens=3))), 1)
+    assert batched[0].tolist() == alone[0].tolist()
+    text = " a\n\nb  c  Hello\tworld \n"
+    pieces = [smollm2.tokenizer.decode([i]) for i in smollm2.tokenizer(text, add_special_tokens=False)["input_ids"]]
+    expected = [p if p.strip() == p and p else p.replace("\n", "\\n").replace(" ", "␣") for p in pieces]
+    assert capture_attention(smollm2, text, [0]).tokens == expected

@@ -36,9 +36,9 @@ def test_runs_survive_store_reopen_and_rerun_reproduces_the_output(smollm2, work
 
     again = experiments.get_run(experiments.rerun(smollm2, single))
     assert again.outputs[0]["text"] == gen.text
-    assert all(row["same"] for row in experiments.compare_runs(single, again))
+    assert all(row["same"] for row in experiments.diff_runs(single, again))
     grid_again = experiments.get_run(experiments.rerun(smollm2, experiments.get_run(grid_id)))
-    assert all(row["same"] for row in experiments.compare_runs(experiments.get_run(grid_id), grid_again))
+    assert all(row["same"] for row in experiments.diff_runs(experiments.get_run(grid_id), grid_again))
 
     rows = list(csv.DictReader(io.StringIO(experiments.export_runs(experiments.list_runs(), "csv"))))
     assert len(rows) == 1 + 2 + 1 + 2 and {r["kind"] for r in rows} == {"generate", "grid"}

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
-from workbench.attention.hooks import UnsupportedAttention, _StopForward, _weights_from, attention_modules
+from workbench.attention.hooks import StopForward, UnsupportedAttention, attention_modules, weights_from_layers
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
-
-Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
+from workbench.models.prompts import chat_prompt, text_ids, token_labels
+from workbench.progress import Progress, no_progress
 
 # Head kinds: a head gets the first label whose rule holds (shares are means over query rows).
 PREVIOUS_TOKEN_MIN = 0.5   # share of attention on the token just before
@@ -110,8 +110,6 @@ def check_head(n_heads: int, head: int) -> int:
 def encode_text(loaded: LoadedModel, text: str, *, max_tokens: int | None = None,
                 chat: bool = False) -> tuple[str, list[int], int]:
     """(text the model reads, token ids cut to the limit, token count before the cut)."""
-    from workbench.prompt_lab.generation import format_prompt
-
     if not text or not text.strip():
         raise EmptyText("the text is empty: type something to look at", field="text")
     context = loaded.info.context_length or 512
@@ -119,19 +117,9 @@ def encode_text(loaded: LoadedModel, text: str, *, max_tokens: int | None = None
     if limit < 1:
         raise InvalidSetting(f"`max_tokens` must be at least 1, got {max_tokens}", field="max_tokens")
     limit = min(limit, context)
-    full = format_prompt(loaded, text, chat=True) if chat else text
-    ids = loaded.tokenizer(full, add_special_tokens=not chat)["input_ids"]
-    return full, list(ids[:limit]), len(ids)
-
-
-def token_pieces(tokenizer, ids: list[int]) -> list[str]:
-    """A readable label per token: its decoded text, with blanks made visible."""
-    out = []
-    for i in ids:
-        piece = tokenizer.decode([i])
-        out.append(piece.replace("\n", "\\n").replace(" ", "␣") if piece.strip() != piece or not piece
-                   else piece)
-    return out
+    full = chat_prompt(loaded, text) if chat else text
+    ids = text_ids(loaded.tokenizer, full, prefix=[] if chat else None)
+    return full, ids[:limit], len(ids)
 
 
 def _block_edges(n: int, size: int) -> np.ndarray:
@@ -215,70 +203,83 @@ def head_statistics(capture: AttentionCapture) -> pd.DataFrame:
     return statistics_of_maps(capture.pattern, capture.layers)
 
 
+class _LayerRecorder:
+    """Forward hooks that keep what a capture asked of each layer and drop the (H, T, T) float32 maps at once:
+    float16 maps of the wanted layers, downsampled overviews, head statistics."""
+
+    def __init__(self, wanted: list[int], last: int, edges: np.ndarray | None, all_statistics: bool,
+                 progress: Progress) -> None:
+        self.wanted, self.last, self.edges, self.all_statistics = wanted, last, edges, all_statistics
+        self.progress = progress
+        self.maps: dict[int, np.ndarray] = {}          # layer -> (H, T, T) float16
+        self.overview: dict[int, np.ndarray] = {}      # layer -> (H, S, S) float16
+        self.stats: dict[int, dict[str, torch.Tensor]] = {}  # layer -> statistic -> (H,)
+
+    def hook(self, layer: int):
+        def record(module, args, output):
+            weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+            if weights is None or weights.dim() != 4:
+                raise UnsupportedAttention(f"layer {layer} ({type(module).__name__}) returned no attention "
+                                           "weights under eager attention", field="model")
+            self.keep(layer, weights[0].float())                   # (H, T, T)
+            self.progress((layer + 1) / (self.last + 1), f"Layer {layer + 1} of {self.last + 1}")
+            if layer == self.last:
+                raise StopForward
+        return record
+
+    def keep(self, layer: int, p: torch.Tensor) -> None:
+        """Store what is wanted of one layer's (H, T, T) maps, one head at a time: temporaries stay at one map."""
+        if layer in self.wanted:
+            self.maps[layer] = p.to(torch.float16).cpu().numpy()
+        if self.edges is not None:
+            self.overview[layer] = torch.cat([downsample_torch(ph, self.edges) for ph in p.split(1)]).to(
+                torch.float16).cpu().numpy()                                       # (H, S, S)
+        if self.all_statistics:
+            per_head = [_head_statistics_torch(ph) for ph in p.split(1)]
+            self.stats[layer] = {k: torch.cat([s[k] for s in per_head]) for k in per_head[0]}
+
+
+def _run_hooked(loaded: LoadedModel, modules: list[torch.nn.Module], recorder: _LayerRecorder,
+                layers: list[int], ids: list[int]) -> None:
+    """One forward pass with the recorder on `layers` (only they compute weights), stopped after the last one;
+    the hooks are removed whatever happens."""
+    handles = [modules[layer].register_forward_hook(recorder.hook(layer)) for layer in layers]
+    input_ids = torch.tensor([ids], device=loaded.device)              # (1, T)
+    try:
+        with weights_from_layers(loaded, modules, set(layers)), torch.inference_mode():
+            try:
+                loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+            except StopForward:
+                pass
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None = None, *,
                       max_tokens: int | None = None, chat: bool = False, overview_size: int | None = None,
-                      all_statistics: bool = False, progress: Progress | None = None) -> AttentionCapture:
+                      all_statistics: bool = False, progress: Progress = no_progress) -> AttentionCapture:
     """One forward pass with eager attention; hooks copy out float16 maps of the asked layers only and drop
     the rest at once (peak extra memory ~ one layer's float32 maps). `overview_size` adds a downsampled map of
     every layer; `all_statistics` head statistics of every layer, both computed in the same pass."""
-    import time
-
     start = time.perf_counter()
     info = loaded.info
     wanted = check_layers(info.layers, layers)
     full_text, ids, original = encode_text(loaded, text, max_tokens=max_tokens, chat=chat)
     modules = attention_modules(loaded.model)
-    t = len(ids)
-    edges = _block_edges(t, overview_size) if overview_size else None
-    maps: dict[int, np.ndarray] = {}
-    overview: dict[int, np.ndarray] = {}
-    stats: dict[int, dict[str, torch.Tensor]] = {}
-    need_all = overview_size is not None or all_statistics
-    last = len(modules) - 1 if need_all else wanted[-1]
-    report = progress or (lambda f, m: None)
-
-    def hook_for(layer: int):
-        def hook(module, args, output):
-            weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
-            if weights is None or weights.dim() != 4:
-                raise UnsupportedAttention(f"layer {layer} ({type(module).__name__}) returned no attention "
-                                           "weights under eager attention", field="model")
-            p = weights[0].float()                                 # (H, T, T)
-            if layer in wanted:
-                maps[layer] = p.to(torch.float16).cpu().numpy()
-            # One head at a time: temporaries stay at one (T, T) map instead of H of them.
-            if edges is not None:
-                overview[layer] = torch.cat([downsample_torch(ph, edges) for ph in p.split(1)]).to(
-                    torch.float16).cpu().numpy()                                   # (H, S, S)
-            if all_statistics:
-                per_head = [_head_statistics_torch(ph) for ph in p.split(1)]
-                stats[layer] = {k: torch.cat([s[k] for s in per_head]) for k in per_head[0]}
-            report((layer + 1) / (last + 1), f"Layer {layer + 1} of {last + 1}")
-            if layer == last:
-                raise _StopForward
-        return hook
-
-    hooked = list(range(last + 1)) if need_all else wanted
-    handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in hooked]
-    input_ids = torch.tensor([ids], device=loaded.device)
-    try:
-        with _weights_from(loaded, modules, set(hooked)), \
-                torch.inference_mode():
-            try:
-                loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-            except _StopForward:
-                pass
-    finally:
-        for h in handles:
-            h.remove()
-    pattern = np.stack([maps[layer] for layer in wanted])          # (L, H, T, T) float16
+    every_layer = overview_size is not None or all_statistics
+    hooked = list(range(len(modules))) if every_layer else wanted
+    edges = _block_edges(len(ids), overview_size) if overview_size else None
+    recorder = _LayerRecorder(wanted, hooked[-1], edges, all_statistics, progress)
+    _run_hooked(loaded, modules, recorder, hooked, ids)
+    pattern = np.stack([recorder.maps[layer] for layer in wanted])      # (L, H, T, T) float16
     return AttentionCapture(
         model_name=info.name, kind="causal" if loaded.kind == "causal" else "encoder", text=full_text,
-        tokens=token_pieces(loaded.tokenizer, ids), input_ids=np.asarray(ids, dtype=np.int64), layers=wanted,
-        pattern=pattern, truncated=original > t, original_tokens=original, n_layers=info.layers,
+        tokens=token_labels(loaded.tokenizer, ids), input_ids=np.asarray(ids, dtype=np.int64), layers=wanted,
+        pattern=pattern, truncated=original > len(ids), original_tokens=original, n_layers=info.layers,
         n_heads=pattern.shape[1], kv_heads=info.kv_heads,
-        overview=np.stack([overview[i] for i in range(len(modules))]) if edges is not None else None,
-        overview_edges=edges, statistics=_statistics_frame(stats) if all_statistics else None,
+        overview=np.stack([recorder.overview[i] for i in hooked]) if edges is not None else None,
+        overview_edges=edges, statistics=_statistics_frame(recorder.stats) if all_statistics else None,
         seconds=time.perf_counter() - start)
 
 

@@ -38,7 +38,7 @@ def attention_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
                                f"{type(model).__name__}", field="model")
 
 
-class _StopForward(Exception):
+class StopForward(Exception):
     """Raised by a hook once every requested layer is captured: later layers cannot change them."""
 
 
@@ -78,13 +78,13 @@ def _register_capture_implementation() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
-    if CAPTURE_IMPLEMENTATION not in AttentionInterface._global_mapping:
+    if CAPTURE_IMPLEMENTATION not in AttentionInterface():  # a fresh instance reads the library-wide mapping
         AttentionInterface.register(CAPTURE_IMPLEMENTATION, _capture_attention_forward)
         ALL_MASK_ATTENTION_FUNCTIONS.register(CAPTURE_IMPLEMENTATION, sdpa_mask)
 
 
 @contextlib.contextmanager
-def _weights_from(loaded: LoadedModel, modules: list[torch.nn.Module], layers: set[int]):
+def weights_from_layers(loaded: LoadedModel, modules: list[torch.nn.Module], layers: set[int]):
     """Run a block where only `layers` compute attention weights (eager) and the rest use sdpa; falls back
     to eager everywhere for models that cannot switch implementation."""
     _register_capture_implementation()

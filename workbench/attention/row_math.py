@@ -7,16 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from workbench.attention.capture import (
-    AttentionCapture,
-    UnsupportedAttention,
-    _StopForward,
-    attention_modules,
-    check_head,
-    check_layers,
-)
+from workbench.attention.capture import AttentionCapture, check_head, check_layers
+from workbench.attention.hooks import StopForward, UnsupportedAttention, attention_modules
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
+from workbench.models.rotary import apply_rotary
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,11 +32,6 @@ class RowMath:
     weights: np.ndarray     # (T,) softmax over the visible scores
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], -1)
-
-
 def _attention_inputs(loaded: LoadedModel, module: torch.nn.Module, ids: np.ndarray) -> dict:
     """Hidden states (1, T, D) and keyword inputs entering one attention module; stops the pass there."""
     seen: dict = {}
@@ -49,7 +39,7 @@ def _attention_inputs(loaded: LoadedModel, module: torch.nn.Module, ids: np.ndar
     def grab(_module, args, kwargs):
         seen["hidden"] = args[0] if args else kwargs["hidden_states"]
         seen["position_embeddings"] = kwargs.get("position_embeddings")
-        raise _StopForward
+        raise StopForward
 
     handle = module.register_forward_pre_hook(grab, with_kwargs=True)
     input_ids = torch.as_tensor(ids, device=loaded.device)[None]
@@ -57,7 +47,7 @@ def _attention_inputs(loaded: LoadedModel, module: torch.nn.Module, ids: np.ndar
         with loaded.lock, torch.inference_mode():
             try:
                 loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-            except _StopForward:
+            except StopForward:
                 pass
     finally:
         handle.remove()
@@ -85,8 +75,7 @@ def layer_query_keys(loaded: LoadedModel, ids: np.ndarray,
         rotary = inputs.get("position_embeddings") is not None
         if rotary:
             cos, sin = (x[0].float() for x in inputs["position_embeddings"])  # (T, d) each
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
     return q, k, rotary, float(getattr(module, "scaling", None) or d ** -0.5)
 
 

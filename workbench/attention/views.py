@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.attention.capture import AttentionCapture, downsample, renormalise_without_first
+from workbench.errors import InvalidSetting
 
 MAX_SIDE = 256   # a window up to 256 x 256 tokens goes to the browser cell by cell (~0.5 MB of JSON)
 
@@ -85,10 +86,10 @@ def query_rows(text: str, n_tokens: int) -> list[int]:
         try:
             lo, hi = int(a), int(b or a)
         except ValueError:
-            from workbench.errors import InvalidSetting
-
             raise InvalidSetting(f"query rows: {part!r} is not a position or a range like 10-20",
                                  field="rows") from None
+        if hi < lo:
+            raise InvalidSetting(f"query rows: {part!r} runs backwards; write it as {hi}-{lo}", field="rows")
         rows.update(range(max(lo, 0), min(hi, n_tokens - 1) + 1))
     return sorted(rows)
 

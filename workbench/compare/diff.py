@@ -3,20 +3,20 @@ each chosen token, and which layers and heads attend differently (attention diff
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
-from workbench.attention.capture import capture_attention, token_pieces
+from workbench.attention.capture import capture_attention
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel, adapters
+from workbench.models.prompts import token_labels
+from workbench.models.scoring import sequence_logprobs
+from workbench.progress import Progress, no_progress
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import Generation, generate, resolve_adapter
 
-Progress = Callable[[float, str], None]
 MEASURES = {"js": "Jensen-Shannon distance", "tv": "total variation"}
 
 
@@ -87,7 +87,7 @@ def _require_adapter(loaded: LoadedModel, adapter) -> adapters.AdapterInfo:
 
 def side_by_side(loaded: LoadedModel, adapter, prompt: str, *, chat: bool = False, max_new_tokens: int = 48,
                  temperature: float = 0.8, top_p: float = 0.95, seed: int = 0,
-                 progress: Progress | None = None) -> SideBySide:
+                 progress: Progress = no_progress) -> SideBySide:
     """Greedy and sampled continuations of `prompt` by the base and by the adapter over it."""
     info = _require_adapter(loaded, adapter)
     greedy = SamplingParams(max_new_tokens=max_new_tokens)
@@ -95,19 +95,9 @@ def side_by_side(loaded: LoadedModel, adapter, prompt: str, *, chat: bool = Fals
     runs = [(None, greedy), (info, greedy), (None, sampled), (info, sampled)]
     out = []
     for i, (which, params) in enumerate(runs):
-        if progress:
-            progress(i / len(runs), f"{'adapter' if which else 'base'}, {params.label}")
+        progress(i / len(runs), f"{'adapter' if which else 'base'}, {params.label}")
         out.append(generate(loaded, prompt, params, chat=chat, seed=seed, adapter=which))
     return SideBySide(*out, adapter=info.name)
-
-
-def _continuation_logprobs(loaded: LoadedModel, prompt_ids: list[int], token_ids: list[int]) -> np.ndarray:
-    """log p(token_i | prompt, tokens before i) for each continuation token, (N,)."""
-    ids = torch.tensor([prompt_ids + token_ids], device=loaded.device)  # (1, P + N)
-    with loaded.lock, torch.inference_mode():
-        logits = loaded.model(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()  # (N, V)
-    logp = torch.log_softmax(logits, dim=-1)
-    return logp.gather(1, ids[0, len(prompt_ids):, None])[:, 0].cpu().numpy().astype(np.float64)
 
 
 def logprob_shift(loaded: LoadedModel, adapter, generation: Generation, source: str) -> TokenShift:
@@ -116,10 +106,12 @@ def logprob_shift(loaded: LoadedModel, adapter, generation: Generation, source: 
     if not generation.token_ids:
         raise InvalidSetting("the output has no tokens to score", field="output")
     prompt_ids, token_ids = list(generation.prompt_ids), list(generation.token_ids)
-    base = _continuation_logprobs(loaded, prompt_ids, token_ids)
-    with adapters.use_adapter(loaded, info):
-        tuned = _continuation_logprobs(loaded, prompt_ids, token_ids)
-    return TokenShift(tokens=token_pieces(loaded.tokenizer, token_ids), token_ids=token_ids, logp_base=base,
+    sequence = [prompt_ids + token_ids]  # log p(token_i | prompt, tokens before i) for each continuation token
+    with loaded.lock:
+        (base,) = sequence_logprobs(loaded.model, sequence, len(prompt_ids))        # (N,) float64
+    with adapters.use_adapter(loaded, info):  # holds loaded.lock
+        (tuned,) = sequence_logprobs(loaded.model, sequence, len(prompt_ids))       # (N,)
+    return TokenShift(tokens=token_labels(loaded.tokenizer, token_ids), token_ids=token_ids, logp_base=base,
                       logp_tuned=tuned, source=source)
 
 
@@ -150,13 +142,13 @@ def head_divergence(p: np.ndarray, q: np.ndarray, measure: str = "js", skip_firs
 
 def attention_diff(loaded: LoadedModel, adapter, text: str, *, measure: str = "js", max_tokens: int = 192,
                    chat: bool = False, layers: list[int] | None = None,
-                   progress: Progress | None = None) -> AttentionDiff:
+                   progress: Progress = no_progress) -> AttentionDiff:
     """Capture attention on `text` with the base, then with the adapter active, and measure per head how
     far the two maps are apart."""
     info = _require_adapter(loaded, adapter)
 
     def half(offset: float, label: str) -> Progress:
-        return lambda f, msg: progress(offset + f / 2, f"{label}: {msg}") if progress else None
+        return lambda f, msg: progress(offset + f / 2, f"{label}: {msg}")
 
     base = capture_attention(loaded, text, layers, max_tokens=max_tokens, chat=chat, progress=half(0, "base"))
     with adapters.use_adapter(loaded, info):

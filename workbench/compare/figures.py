@@ -43,11 +43,15 @@ def shift_html(tokens: list[str], shift: np.ndarray) -> str:
 
 def divergence_heatmap(divergence: np.ndarray, layers: list[int], measure_name: str, adapter: str,
                        selected: tuple[int, int] | None = None) -> go.Figure:
-    """Layers x heads, coloured by how much each head's attention changed; click a cell to open it."""
+    """Layers x heads, coloured by how much each head's attention changed; each cell carries [layer, head] as
+    customdata, so a click opens that head (see `clicked_head`)."""
+    heads = range(divergence.shape[1])
     fig = go.Figure(go.Heatmap(
-        z=divergence, x=[f"H{h}" for h in range(divergence.shape[1])], y=[f"L{layer}" for layer in layers],
+        z=divergence, x=[f"H{h}" for h in heads], y=[f"L{layer}" for layer in layers],
+        customdata=[[[int(layer), h] for h in heads] for layer in layers],  # (L, H, 2)
         colorscale="Viridis", zmin=0, colorbar=dict(title=measure_name.split()[0]),
-        hovertemplate="layer %{y}, head %{x}<br>" + measure_name + " %{z:.4f}<extra></extra>"))
+        hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>" + measure_name
+                      + " %{z:.4f}<extra></extra>"))
     if selected is not None:
         layer, head = selected
         fig.add_shape(type="rect", x0=head - 0.5, x1=head + 0.5, y0=layers.index(layer) - 0.5,
@@ -56,6 +60,16 @@ def divergence_heatmap(divergence: np.ndarray, layers: list[int], measure_name: 
                       xaxis_title="head", yaxis_title="layer", height=max(360, 22 * len(layers) + 120),
                       yaxis=dict(autorange="reversed"), margin=dict(t=50))
     return fig
+
+
+def clicked_head(points: list[dict]) -> tuple[int, int] | None:
+    """The (layer, head) of the first selected `divergence_heatmap` cell, from its customdata; None when no
+    cell is selected. Plotly may hand customdata back as a list or as an index-keyed object."""
+    data = next((p["customdata"] for p in points if p.get("customdata") is not None), None)
+    if data is None:
+        return None
+    values = [data[k] for k in sorted(data, key=int)] if isinstance(data, dict) else list(data)
+    return int(values[0]), int(values[1])
 
 
 def head_maps(base: np.ndarray, tuned: np.ndarray, tokens: list[str], layer: int, head: int,

@@ -8,6 +8,7 @@ import sys
 
 from workbench import models
 from workbench.cli import add_model_arguments, print_json, spec_from_args, stderr_progress, to_jsonable
+from workbench.progress import no_progress
 from workbench.prompt_lab import history
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import EmptyPrompt, generate, generate_grid
@@ -71,7 +72,7 @@ def run_grid(args: argparse.Namespace) -> int:
         if not name:
             raise GridSpecError("a model name is empty", path=args.spec, field="models")
         loaded = models.load(spec_from_args(args, name=name))
-        result = generate_grid(loaded, spec, progress=None if args.json else stderr_progress)
+        result = generate_grid(loaded, spec, progress=no_progress if args.json else stderr_progress)
         for warning in result.warnings:
             print(f"workbench grid: warning: {warning}", file=sys.stderr)
         run_id = None if args.no_record else history.record_grid(loaded, spec, result)

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
+from workbench.models.batching import position_ids
+from workbench.models.rotary import apply_rotary
 
 # Architectures whose decoder layer is Llama-shaped (norm -> q/k/v -> rope -> attention -> o; norm -> gated MLP);
 # others run through the model's own forward, one step at a time.
@@ -129,17 +131,6 @@ def seeded_generators(seeds: list[int], device: torch.device) -> list[torch.Gene
 
 # ---- the decode loop ----
 
-def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token lists -> (input_ids, attention_mask), both (B, T), padded on the left for generation."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
-        mask[row, width - len(seq):] = 1
-    return ids, mask
-
-
 def stop_token_ids(loaded: LoadedModel) -> set[int]:
     """End-of-sequence ids from the generation config (may be a list) and the tokenizer."""
     eos = getattr(getattr(loaded.model, "generation_config", None), "eos_token_id", None)
@@ -182,8 +173,7 @@ def _lean_step(model, cache: _KVCache, tokens: torch.Tensor, positions: torch.Te
         q = attn.q_proj(x).view(batch, 1, -1, attn.head_dim).transpose(1, 2)  # (B, heads, 1, hd)
         k = attn.k_proj(x).view(batch, 1, -1, attn.head_dim).transpose(1, 2)  # (B, kv_heads, 1, hd)
         v = attn.v_proj(x).view(batch, 1, -1, attn.head_dim).transpose(1, 2)
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         keys, values = cache.keys[index], cache.values[index]
         keys[:, :, t:t + 1] = k
         values[:, :, t:t + 1] = v
@@ -199,11 +189,6 @@ def _lean_step(model, cache: _KVCache, tokens: torch.Tensor, positions: torch.Te
         hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
     cache.length = t + 1
     return model.lm_head(core.norm(hidden))[:, 0]  # (B, vocab)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
 def lean_supported(loaded: LoadedModel) -> bool:
@@ -230,7 +215,7 @@ def decode(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.T
     stops = torch.tensor(sorted(stop_token_ids(loaded)), device=device)
     pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else int(stops[0])
     use_lean = lean_supported(loaded) if lean is None else lean
-    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): left padding shifts each row's positions
+    positions = position_ids(attention_mask)  # (B, T): left padding shifts each row's positions
     prefill = DynamicCache(config=model.config)
     logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
                    past_key_values=prefill, use_cache=True, logits_to_keep=1).logits[:, -1]  # (B, vocab)

@@ -7,12 +7,8 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.models.prompts import token_label
 from workbench.prompt_lab.token_views import LogitLens, StepView, TokenProbabilities
-
-
-def _label(text: str) -> str:
-    """A token as a readable label: spaces and newlines made visible."""
-    return text.replace("\n", "⏎").replace(" ", "·") or "∅"
 
 
 def token_probability_figure(view: TokenProbabilities, per_line: int = 12) -> go.Figure:
@@ -25,9 +21,9 @@ def token_probability_figure(view: TokenProbabilities, per_line: int = 12) -> go
     for t in view.tokens:
         row, col = divmod(t.position, per_line)
         z[row][col] = t.prob
-        text[row][col] = _label(t.text)
-        alternatives = "<br>".join(f"{html.escape(_label(a.text))}: {a.prob:.3f}" for a in t.alternatives)
-        hover[row][col] = (f"<b>{html.escape(_label(t.text))}</b> p={t.prob:.3f} (rank {t.rank}, "
+        text[row][col] = token_label(t.text)
+        alternatives = "<br>".join(f"{html.escape(token_label(a.text))}: {a.prob:.3f}" for a in t.alternatives)
+        hover[row][col] = (f"<b>{html.escape(token_label(t.text))}</b> p={t.prob:.3f} (rank {t.rank}, "
                            f"entropy {t.entropy:.2f} nats)<br>top alternatives:<br>{alternatives}")
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertext=hover, hoverinfo="text",
                                colorscale="RdYlGn", zmin=0, zmax=1, xgap=3, ygap=3,
@@ -41,7 +37,7 @@ def token_probability_figure(view: TokenProbabilities, per_line: int = 12) -> go
 
 def decoding_step_figure(step: StepView) -> go.Figure:
     """One bar chart per processing stage over the same tokens; the drawn token in a different colour."""
-    labels = [f"{_label(t)}" for t in step.token_texts]
+    labels = [f"{token_label(t)}" for t in step.token_texts]
     fig = make_subplots(rows=len(step.stages), cols=1, shared_xaxes=True, vertical_spacing=0.04,
                         subplot_titles=[f"{s.name} · {s.candidates:,} candidates" for s in step.stages])
     colours = ["#d62728" if i == step.drawn_id else "#1f77b4" for i in step.token_ids]
@@ -52,7 +48,7 @@ def decoding_step_figure(step: StepView) -> go.Figure:
         fig.update_yaxes(range=[0, 1], title_text="p", row=row, col=1)
     fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=labels, row=len(step.stages), col=1)
     fig.update_layout(height=150 * len(step.stages) + 80, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      title=f"Step {step.step}: drew {_label(step.drawn_text)!r} (red)"
+                      title=f"Step {step.step}: drew {token_label(step.drawn_text)!r} (red)"
                             + (" by argmax" if step.greedy else " by sampling"))
     return fig
 
@@ -60,9 +56,9 @@ def decoding_step_figure(step: StepView) -> go.Figure:
 def logit_lens_figure(lens: LogitLens) -> go.Figure:
     """Layers x positions: colour = probability of the top token read out there, label = that token."""
     fig = go.Figure(go.Heatmap(
-        z=lens.top_probs, text=[[_label(t) for t in row] for row in lens.top_texts], texttemplate="%{text}",
+        z=lens.top_probs, text=[[token_label(t) for t in row] for row in lens.top_texts], texttemplate="%{text}",
         textfont={"size": 9}, colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": "p(top)"},
-        x=[f"{i}:{_label(t)}" for i, t in enumerate(lens.tokens)], y=lens.layers,
+        x=[f"{i}:{token_label(t)}" for i, t in enumerate(lens.tokens)], y=lens.layers,
         hovertemplate="layer %{y}<br>after %{x}<br>top: %{text} (%{z:.3f})<extra></extra>"))
     fig.update_layout(height=max(400, 22 * len(lens.layers) + 120), margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       title="Logit lens: top next token per layer (final norm + unembedding)",

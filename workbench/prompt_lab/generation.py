@@ -10,11 +10,12 @@ import torch
 
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel, adapters
-from workbench.prompt_lab.decoding import SamplingParams, decode, left_pad, seeded_generators, stop_token_ids
+from workbench.models.batching import left_pad, length_batches
+from workbench.models.prompts import chat_prompt, text_ids
+from workbench.progress import Progress, no_progress
+from workbench.prompt_lab.decoding import SamplingParams, decode, seeded_generators, stop_token_ids
 from workbench.prompt_lab.grid import GridSpec, render_template
 from workbench.prompt_lab.token_views import logit_lens, open_step, token_probabilities  # noqa: F401  (re-exported)
-
-Progress = Callable[[float, str], None]
 
 
 class EmptyPrompt(InvalidSetting):
@@ -41,12 +42,7 @@ def format_prompt(loaded: LoadedModel, user: str, *, chat: bool = False, system:
     """The text the model reads: `user` as is, or wrapped in the tokenizer's chat template."""
     if not user or not user.strip():
         raise EmptyPrompt("the prompt is empty", field="prompt")
-    if not chat:
-        return user
-    if not loaded.info.has_chat_template:
-        raise InvalidSetting(f"{loaded.info.name} has no chat template; turn chat off", field="chat")
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
-    return loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return chat_prompt(loaded, user, system=system) if chat else user
 
 
 def resolve_adapter(adapter):
@@ -71,7 +67,7 @@ def _require_causal(loaded: LoadedModel) -> None:
 
 def encode_prompt(loaded: LoadedModel, text: str, *, chat: bool, max_new_tokens: int) -> tuple[list[int], list[str]]:
     """Token ids of a formatted prompt, cut on the left to fit the context with room for the new tokens."""
-    ids = loaded.tokenizer(text, add_special_tokens=not chat)["input_ids"]
+    ids = text_ids(loaded.tokenizer, text, prefix=[] if chat else None)
     room = loaded.info.context_length - max_new_tokens if loaded.info.context_length else len(ids)
     if room < 1:
         raise InvalidSetting(f"`max_new_tokens` ({max_new_tokens}) leaves no room in the "
@@ -91,15 +87,15 @@ def generate_greedy(loaded: LoadedModel, prompt: str, *, max_new_tokens: int = 6
         raise InvalidSetting(f"`max_new_tokens` must be at least 1, got {max_new_tokens}", field="max_new_tokens")
     text = format_prompt(loaded, prompt, chat=chat, system=system)
     tok = loaded.tokenizer
-    inputs = tok(text, return_tensors="pt", add_special_tokens=not chat).to(loaded.device)
+    ids = text_ids(tok, text, prefix=[] if chat else None)
+    input_ids = torch.tensor([ids], device=loaded.device)  # (1, P)
     start = time.perf_counter()
     with loaded.lock, torch.inference_mode():
-        out = loaded.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                    pad_token_id=tok.pad_token_id)
-    new = out[0, inputs["input_ids"].shape[1]:]
-    return Generation(prompt=text, text=tok.decode(new, skip_special_tokens=True),
-                      prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=int(new.shape[0]),
-                      seconds=time.perf_counter() - start, prompt_ids=inputs["input_ids"][0].tolist(),
+        out = loaded.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                    max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+    new = out[0, len(ids):]
+    return Generation(prompt=text, text=tok.decode(new, skip_special_tokens=True), prompt_tokens=len(ids),
+                      new_tokens=int(new.shape[0]), seconds=time.perf_counter() - start, prompt_ids=ids,
                       token_ids=new.tolist())
 
 
@@ -137,11 +133,11 @@ class GenerationStream:
         self.result = Generation(
             prompt=self.text, text=text, prompt_tokens=len(self.prompt_ids), new_tokens=len(new),
             seconds=time.perf_counter() - start, prompt_ids=list(self.prompt_ids), token_ids=new,
-            finish_reason=_finish_reason(loaded, new, self.params), seed=self.seed, params=self.params.to_dict(),
+            finish_reason=_finish_reason(loaded, new), seed=self.seed, params=self.params.to_dict(),
             adapter=active, warnings=list(self.warnings))
 
 
-def _finish_reason(loaded: LoadedModel, new: list[int], params: SamplingParams) -> str:
+def _finish_reason(loaded: LoadedModel, new: list[int]) -> str:
     return "stop" if new and new[-1] in stop_token_ids(loaded) else "length"
 
 
@@ -192,8 +188,7 @@ class GridResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> GridResult:
+def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress = no_progress) -> GridResult:
     """Every adapter x parameter set x variable row x repeat, decoded in left-padded, length-bucketed batches.
 
     Greedy repeats are decoded once (they are identical by construction); sampled repeat r uses seed + r.
@@ -215,28 +210,19 @@ def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress | N
                     warnings += [f"row {i}: {w}" for w in warn]
                     encoded.append(ids)
                 todo = [(i, r) for (a, p, i, r) in jobs if a == adapter and p == params]
-                todo.sort(key=lambda job: len(encoded[job[0]]))  # length buckets: little padding per batch
-                for chunk in _chunks(todo, spec.batch_size):
-                    if should_stop and should_stop():
-                        return GridResult(_cells(spec, prompts, outputs), time.perf_counter() - start, batches,
-                                          warnings + ["cancelled"])
-                    if progress:
-                        progress(finished / total, f"{active or 'base'} · {params.label}: "
-                                                   f"cells {finished + 1}-{finished + len(chunk)} of {total}")
+                # length buckets: little padding per batch
+                for batch in length_batches([len(encoded[i]) for i, _ in todo], spec.batch_size):
+                    chunk = [todo[j] for j in batch]
+                    progress(finished / total, f"{active or adapters.BASE_CHOICE} · {params.label}: "
+                                               f"cells {finished + 1}-{finished + len(chunk)} of {total}")
                     texts = _run_batch(loaded, [encoded[i] for i, _ in chunk],
                                        [spec.seed + r for _, r in chunk], params)
                     for (i, r), out in zip(chunk, texts):
                         outputs[(adapter, params, i, r)] = (*out, len(encoded[i]), active)
                     finished += len(chunk)
                     batches += 1
-    if progress:
-        progress(1.0, f"{total} cells in {batches} batches")
+    progress(1.0, f"{total} cells in {batches} batches")
     return GridResult(_cells(spec, prompts, outputs), time.perf_counter() - start, batches, warnings)
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for begin in range(0, len(items), size):
-        yield items[begin:begin + size]
 
 
 def _run_batch(loaded: LoadedModel, sequences: list[list[int]], seeds: list[int],

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import InvalidSetting
+from workbench.models.adapters import BASE_CHOICE
 from workbench.prompt_lab.decoding import InvalidSampling, SamplingParams
 
 
@@ -116,7 +117,7 @@ class GridSpec:
                 raise GridSpecError(f"parameter set {i}: {err.message}", path=path, field=err.field) from err
         adapters = data.get("adapters", [None])
         adapters = [None] if adapters is None else adapters if isinstance(adapters, list) else [adapters]
-        adapters = tuple(None if a in (None, "", "base") else str(a) for a in adapters)
+        adapters = tuple(None if a in (None, "", "base", BASE_CHOICE) else str(a) for a in adapters)
         try:
             return cls(template=str(data["template"]), rows=tuple(dict(r) for r in rows),
                        param_sets=tuple(param_sets), adapters=adapters, repeats=data.get("repeats", 1),

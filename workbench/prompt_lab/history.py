@@ -1,4 +1,4 @@
-"""Prompt-lab history in the workspace store: record, list, filter, re-run, compare, delete, export."""
+"""Prompt-lab history in the workspace store: record, list, filter, re-run, diff two runs, delete, export."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
+from workbench.models.adapters import BASE_CHOICE
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import Generation, GridResult, generate, generate_grid
 from workbench.prompt_lab.grid import GridSpec
@@ -149,13 +150,13 @@ def _cell_key(output: dict) -> tuple:
     return (output.get("adapter"), output.get("params"), output.get("row", 0), output.get("repeat", 0))
 
 
-def compare_runs(a: Run, b: Run) -> list[dict]:
+def diff_runs(a: Run, b: Run) -> list[dict]:
     """Outputs of two runs side by side, matched by (adapter, parameter set, row, repeat)."""
     right = {_cell_key(o): o for o in b.outputs}
     rows = []
     for o in a.outputs:
         other = right.get(_cell_key(o), {})
-        rows.append({"adapter": o.get("adapter") or "base", "params": o.get("params"), "row": o.get("row", 0),
+        rows.append({"adapter": o.get("adapter") or BASE_CHOICE, "params": o.get("params"), "row": o.get("row", 0),
                      "repeat": o.get("repeat", 0), f"run {a.id}": o.get("text"), f"run {b.id}": other.get("text"),
                      "same": o.get("text") == other.get("text")})
     return rows
@@ -188,6 +189,6 @@ def export_runs(runs: list[Run], fmt: str) -> str:
 def runs_table(runs: list[Run]) -> list[dict]:
     """One summary line per run, for a table."""
     return [{"id": r.id, "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)), "kind": r.kind,
-             "model": r.model, "adapters": ", ".join(a or "base" for a in r.adapters), "prompt": r.prompt[:80],
+             "model": r.model, "adapters": ", ".join(a or BASE_CHOICE for a in r.adapters), "prompt": r.prompt[:80],
              "outputs": len(r.outputs), "new tokens": r.new_tokens, "seconds": round(r.seconds, 2),
              "first output": (r.outputs[0].get("text") or "")[:80] if r.outputs else ""} for r in runs]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel, adapters
+from workbench.models.prompts import text_ids
+from workbench.models.scoring import next_token_logits, target_logprobs
 from workbench.prompt_lab.decoding import (
     SamplingParams,
     apply_repetition_penalty,
@@ -50,30 +51,28 @@ def _token_text(tokenizer, token_id: int) -> str:
     return tokenizer.decode([token_id])
 
 
-def sequence_logits(loaded: LoadedModel, ids: list[int], adapter=None) -> torch.Tensor:
-    """Next-token logits at every position of one sequence, (T, vocab) float32, adapter applied when given."""
+def _logits(loaded: LoadedModel, ids: list[int], adapter=None, *, start: int = 0) -> torch.Tensor:
+    """Next-token logits at positions start..T-1 of one sequence, (T - start, vocab) float32, adapter applied."""
     if not ids:
         raise InvalidSetting("there are no tokens to score", field="prompt")
     if loaded.info.context_length and len(ids) > loaded.info.context_length:
         raise InvalidSetting(f"{len(ids)} tokens exceed the {loaded.info.context_length}-token context",
                              field="prompt")
-    with adapters.use_adapter(loaded, adapter), torch.inference_mode():
-        x = torch.tensor([ids], device=loaded.device)
-        return loaded.model(input_ids=x).logits[0].float()
+    with adapters.use_adapter(loaded, adapter):
+        return next_token_logits(loaded.model, ids, start=start)
 
 
 def token_probabilities(loaded: LoadedModel, prompt_ids: list[int], new_ids: list[int], *, top_k: int = 5,
                         adapter=None) -> TokenProbabilities:
     """Per generated token: probability, rank and top-k alternatives; plus the prompt's own perplexity."""
     tok = loaded.tokenizer
-    logits = sequence_logits(loaded, list(prompt_ids) + list(new_ids), adapter)  # (P + N, vocab)
+    logits = _logits(loaded, list(prompt_ids) + list(new_ids), adapter)  # (P + N, vocab)
     logprobs = logits.log_softmax(-1)
     n_prompt = len(prompt_ids)
     perplexity = None
     if n_prompt > 1:
-        targets = torch.tensor(prompt_ids[1:])
-        nll = -logprobs[:n_prompt - 1].gather(1, targets[:, None]).mean()
-        perplexity = float(math.exp(nll))
+        prompt_logp = target_logprobs(logits[:n_prompt - 1], torch.tensor(prompt_ids[1:], device=logits.device))
+        perplexity = float(torch.exp(-prompt_logp.mean()))
     tokens = []
     for j, token_id in enumerate(new_ids):
         row = logprobs[n_prompt - 1 + j]  # (vocab,): the distribution this token was drawn from
@@ -116,7 +115,7 @@ def open_step(loaded: LoadedModel, prompt_ids: list[int], new_ids: list[int], st
     if not 0 <= step < len(new_ids):
         raise InvalidSetting(f"`step` must be between 0 and {len(new_ids) - 1}, got {step}", field="step")
     context = list(prompt_ids) + list(new_ids[:step])
-    raw = sequence_logits(loaded, context, adapter)[-1][None]  # (1, vocab)
+    raw = _logits(loaded, context, adapter, start=len(context) - 1)  # (1, vocab)
     ctx = torch.tensor([context])
     stages = [("model: softmax(W h_t)", raw)]
     stages.append((f"repetition penalty {params.repetition_penalty:g}",
@@ -152,15 +151,14 @@ class LogitLens:
     top_probs: list[list[float]]  # (L + 1, T)
 
 
-def logit_lens(loaded: LoadedModel, text: str, *, max_tokens: int = 64, adapter=None,
-               add_special_tokens: bool = True) -> LogitLens:
+def logit_lens(loaded: LoadedModel, text: str, *, max_tokens: int = 64, adapter=None) -> LogitLens:
     """Read the residual stream after the embedding and after each layer through the model's own head."""
     if loaded.kind != "causal":
         raise InvalidSetting(f"{loaded.info.name} has no language-model head for a logit lens", field="model")
     if not text or not text.strip():
         raise InvalidSetting("the text is empty", field="text")
     tok = loaded.tokenizer
-    ids = tok(text, add_special_tokens=add_special_tokens)["input_ids"][-max_tokens:]
+    ids = text_ids(tok, text)[-max_tokens:]
     core = loaded.model.model
     captured: list[torch.Tensor] = []
 
