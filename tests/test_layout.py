@@ -14,7 +14,6 @@ KNOWN_PRIVATE_IMPORTS = {
     ("workbench/attention/capture.py", "workbench.attention.hooks", "_StopForward"),
     ("workbench/attention/capture.py", "workbench.attention.hooks", "_weights_from"),
     ("workbench/attention/row_math.py", "workbench.attention.capture", "_StopForward"),
-    ("workbench/bias/runs.py", "workbench.bias.scoring", "_quiet"),
 }
 
 

@@ -82,6 +82,8 @@ def test_the_registry_declares_each_metric_once_for_every_reader():
     assert [x.name for x in m.METRICS.values() if x.needs_reference] == ["bleu", "chrf", "rouge", "exact_match"]
     assert m.score_label("rougeL") == "ROUGE-L F1" and m.score_label("perplexity") == "perplexity ↓"
     assert not m.higher_is_better("perplexity") and m.higher_is_better("rouge2")
+    assert m.METRICS["rouge"].compute is m.rouge  # the decorator registers the function and returns it unchanged
+    assert m.METRICS["exact_match"].compute is m.exact_match_metric
     with pytest.raises(ValueError, match="already registered"):
         m.register_metric(name="bleu", higher_is_better=True, needs_reference=True, label="BLEU")(lambda x: {})
 

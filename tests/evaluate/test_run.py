@@ -90,6 +90,7 @@ def test_a_new_metric_is_one_decorated_function_that_evaluate_runs(smollm2):
     def answer_words(inputs: m.MetricInputs) -> dict[str, m.Scores]:
         return {"answer_words": m.example_means([len(o.split()) for o in inputs.outputs])}
 
+    assert m.METRICS["answer_words"].compute is answer_words
     try:
         rows = (workspace.data_dir() / "eval_facts.jsonl").read_text().splitlines()[:3]
         data = parse_eval_set("\n".join(rows), "facts.jsonl")
