@@ -8,7 +8,7 @@ import pages as ui
 from workbench.errors import WorkbenchError
 from workbench.evaluate import figures as plots
 from workbench.evaluate import history as eval_history
-from workbench.evaluate.metrics import METRICS
+from workbench.evaluate.metrics import METRICS, higher_is_better
 from workbench.evaluate.run import EvalOptions, evaluate_models, example_table
 from workbench.evaluate.sets import bundled_sets, parse_eval_set, read_eval_set
 from workbench.models import adapters
@@ -23,7 +23,8 @@ loaded = ui.current_model(kinds=("causal",))
 
 left, right = st.columns(2)
 registered = {a.name: a for a in adapters.list_adapters(loaded.info.name)}
-chosen = left.multiselect("Models", ["base"] + list(registered), default=["base"] + list(registered)[:1],
+chosen = left.multiselect("Models", [adapters.BASE_CHOICE] + list(registered),
+                          default=[adapters.BASE_CHOICE] + list(registered)[:1],
                           key="ev_models", help="The base model and any adapters registered for it.")
 folders = left.text_input("More adapter folders (comma-separated)", key="ev_folders",
                           placeholder="/path/to/adapter")
@@ -51,7 +52,7 @@ with st.expander("Options"):
 
 def chosen_models() -> list:
     extra = [f.strip() for f in folders.split(",") if f.strip()]
-    return [None if name == "base" else registered[name] for name in chosen] + \
+    return [None if name == adapters.BASE_CHOICE else registered[name] for name in chosen] + \
         [adapters.read_adapter(f) for f in extra]
 
 
@@ -112,7 +113,7 @@ if report is not None:
     bound = float(table["change"].abs().max() or 1.0) if "change" in table else 1.0
 
     def change_colour(value):
-        rgb = "26,150,65" if (value > 0) != (key == "perplexity") else "215,48,39"  # green: better
+        rgb = "26,150,65" if (value > 0) == higher_is_better(key) else "215,48,39"  # green: better
         return f"background-color: rgba({rgb},{min(abs(value) / bound, 1) * 0.6:.2f})"
 
     styled = table.style.apply(highlight, axis=1)

@@ -9,10 +9,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "workbench"
 CAPABILITIES = ("attention", "prompt_lab", "finetune", "evaluate", "compare", "bias")
-# Private names imported across modules today; each capability's refactor empties its entries. Never add one.
-KNOWN_PRIVATE_IMPORTS = {
-    ("workbench/bias/runs.py", "workbench.bias.scoring", "_quiet"),
-}
 
 
 def python_files(*folders: Path) -> list[Path]:
@@ -42,8 +38,7 @@ def test_no_private_name_is_imported_across_modules():
         for module, name in imports(path):
             if name and name.startswith("_") and not name.startswith("__") and module.startswith("workbench"):
                 found.add((str(path.relative_to(ROOT)), module, name))
-    assert found - KNOWN_PRIVATE_IMPORTS == set(), "make the name public, or move the code that needs it"
-    assert KNOWN_PRIVATE_IMPORTS - found == set(), "an entry was fixed: remove it from KNOWN_PRIVATE_IMPORTS"
+    assert found == set(), "make the name public, or move the code that needs it"
 
 
 @pytest.mark.parametrize("capability", CAPABILITIES)

@@ -8,6 +8,7 @@ import torch
 
 from workbench.bias import data, probes, runs, scoring
 from workbench.bias.data import ProbeDataError
+from workbench.models.prompts import bos_ids
 
 # --- loaders -----------------------------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ def test_sentence_log_likelihood_matches_model_loss_and_prefers_fluent_sentence(
     fluent, scrambled = "The cat sat on the mat.", "Mat the on sat cat the."
     scores = scoring.sentence_log_likelihoods(smollm2.model, tok, [fluent, scrambled])
     assert scores[0] > scores[1] + 5
-    ids = torch.tensor([[scoring.condition_token(tok)] + tok(fluent, add_special_tokens=False)["input_ids"]])
+    ids = torch.tensor([bos_ids(tok, eos_fallback=True) + tok(fluent, add_special_tokens=False)["input_ids"]])
     with torch.inference_mode():
         loss = smollm2.model(input_ids=ids, labels=ids).loss  # mean over the ids.shape[1]-1 predicted tokens
     assert scores[0] == pytest.approx(-loss.item() * (ids.shape[1] - 1), abs=1e-3)
@@ -112,7 +113,7 @@ def test_next_token_probabilities_with_left_padding_match_unpadded_prompt(smollm
     ids = [tok(" he", add_special_tokens=False)["input_ids"][0], tok(" she", add_special_tokens=False)["input_ids"][0]]
     batched = scoring.next_token_log_probs(smollm2.model, tok, prompts, ids)
     for row, prompt in enumerate(prompts):
-        alone = torch.tensor([[scoring.condition_token(tok)] + tok(prompt, add_special_tokens=False)["input_ids"]])
+        alone = torch.tensor([bos_ids(tok, eos_fallback=True) + tok(prompt, add_special_tokens=False)["input_ids"]])
         with torch.inference_mode():
             logp = torch.log_softmax(smollm2.model(input_ids=alone).logits[0, -1], -1)
         np.testing.assert_allclose(batched[row], logp[ids].numpy(), atol=2e-3)
@@ -196,7 +197,7 @@ def test_before_after_with_a_random_lora_adapter(smollm2, workspace_home):
     tuned = runs.run_probe(smollm2, "pronouns", adapter=adapter, settings=settings)
     assert base.adapter is None and tuned.adapter == "tilted"
     assert not np.allclose(base.tables["occupations"]["she"], tuned.tables["occupations"]["she"])
-    change = runs.compare(base, tuned)
+    change = runs.before_after(base, tuned)
     assert set(change["groups"].columns) == {"group", "base", "adapter", "change"}
     assert len(change["groups"]) == 2
     row = change["summary"].set_index("metric").loc["mean_model_pct_female"]
@@ -231,3 +232,30 @@ def test_masked_lm_runs_pronoun_and_crows_probes(minilm):
     assert summary["scoring"] == "pseudo-log-likelihood"
     pll = scoring.pseudo_log_likelihoods(tiny, minilm.tokenizer, list(tables["pairs"]["stereo"]))
     np.testing.assert_allclose(np.sort(tables["pairs"]["ll_stereo"]), np.sort(pll), atol=1e-4)
+
+
+# --- the registry -------------------------------------------------------------------------------------
+
+def test_cache_settings_of_the_registered_probes_are_unchanged():
+    settings = runs.ProbeSettings(limit=3, seed=2, domain="race", max_new_tokens=9)
+    assert settings.for_probe("pronouns") == {"limit": 3, "templates": probes.TEMPLATES_VERSION}
+    assert settings.for_probe("crows-pairs") == {"limit": 3, "seed": 2}
+    assert settings.for_probe("bold-sentiment") == {"limit": 3, "seed": 2, "domain": "race", "max_new_tokens": 9}
+    assert list(probes.PROBES) == ["pronouns", "crows-pairs", "bold-sentiment"]
+
+
+def test_a_new_probe_is_one_registry_entry_that_runs_caches_compares_and_has_a_command(
+        toy_probe, smollm2, workspace_home, capsys):
+    import json
+
+    from workbench import cli
+
+    first = runs.run_probe(smollm2, toy_probe.name, settings=runs.ProbeSettings(limit=6, seed=4))
+    assert first.settings == {"limit": 6} and first.summary["pairs"] == 6
+    again = runs.run_probe(smollm2, "toy-lengths", settings=runs.ProbeSettings(limit=6, seed=9))
+    assert again.cached  # the seed is not one of its settings
+    change = runs.before_after(first, again)
+    assert (change["groups"]["change"] == 0).all() and change["metric"]["metric"][0] == "gap"
+    assert cli.main(["bias", "smollm2-135m-instruct", "--device", "cpu", "--probe", "toy-lengths", "--limit", "6",
+                     "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["mean_gap"] == pytest.approx(first.summary["mean_gap"])

@@ -11,7 +11,7 @@ from rouge_score import rouge_scorer
 from workbench import workspace
 from workbench.evaluate import history as eval_history
 from workbench.evaluate import metrics as m
-from workbench.evaluate.run import EvalOptions, EvaluationReport, ModelResult, _reference_statistics
+from workbench.evaluate.run import EvalOptions, EvaluationReport, ModelResult
 from workbench.evaluate.sets import EvalSetError, check_metrics, parse_eval_set, read_eval_set
 
 HYPS = ["the cat sat on the mat", "hello there general kenobi", "Paris", "a quick brown dog jumps",
@@ -21,8 +21,10 @@ REFS = ["the cat is on the mat", "hello there", "paris", "the quick brown fox ju
 
 
 def _stats(metrics):
-    table = pd.DataFrame(index=range(len(HYPS)))
-    return _reference_statistics(metrics, HYPS, REFS, table), table
+    """Each score's corpus statistic and a per-example table, through the registry as evaluate() runs it."""
+    scores = m.compute_scores(metrics, m.MetricInputs(outputs=HYPS, references=REFS))
+    table = pd.DataFrame({key: per_example for key, (_, per_example) in scores.items()})
+    return {key: stat for key, (stat, _) in scores.items()}, table
 
 
 def test_bleu_and_chrf_equal_sacrebleu_corpus_scores():
@@ -30,6 +32,15 @@ def test_bleu_and_chrf_equal_sacrebleu_corpus_scores():
     assert stats["bleu"].value() == pytest.approx(sacrebleu.corpus_bleu(HYPS, [REFS]).score, abs=1e-9)
     assert stats["chrf"].value() == pytest.approx(sacrebleu.corpus_chrf(HYPS, [REFS]).score, abs=1e-9)
     assert table["bleu"][0] == pytest.approx(sacrebleu.sentence_bleu(HYPS[0], [REFS[0]]).score)
+    assert table["chrf"][1] == pytest.approx(sacrebleu.sentence_chrf(HYPS[1], [REFS[1]]).score)
+    counts = m.resample_counts(len(HYPS), 20, seed=1)  # every bootstrap replicate is sacreBLEU on that resample
+    for row in counts[:5]:
+        picked = np.repeat(np.arange(len(HYPS)), row.astype(int))
+        hyps, refs = [HYPS[i] for i in picked], [REFS[i] for i in picked]
+        assert stats["bleu"].score(row @ stats["bleu"].rows)[0] == pytest.approx(
+            sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-9)
+        assert stats["chrf"].score(row @ stats["chrf"].rows)[0] == pytest.approx(
+            sacrebleu.corpus_chrf(hyps, [refs]).score, abs=1e-9)
 
 
 def test_rouge_equals_rouge_score_mean_f1():
@@ -45,6 +56,9 @@ def test_exact_match_normalises_case_punctuation_and_spaces():
     assert m.exact_match("Merci  beaucoup!", "merci beaucoup") == 1.0
     assert m.exact_match("2011-01-11", "2011 01 11") == 1.0  # hyphens are punctuation
     assert m.exact_match("Paris, France", "Paris") == 0.0
+    stats, table = _stats(["exact_match"])
+    assert table["exact_match"].tolist() == [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
+    assert stats["exact_match"].value() == pytest.approx(1 / 6)
 
 
 def test_bootstrap_interval_brackets_the_score_and_paired_difference_of_a_model_with_itself_is_zero():
@@ -56,9 +70,22 @@ def test_bootstrap_interval_brackets_the_score_and_paired_difference_of_a_model_
         assert m.paired_bootstrap(stat, stat, counts) == (0.0, 0.0, 0.0)
 
 
-def test_perplexity_statistic_is_token_weighted():
-    stat = m.perplexity_statistic(np.array([10.0, 1.0]), np.array([10, 1]))
+def test_perplexity_is_token_weighted():
+    scores = m.compute_scores(["perplexity"], m.MetricInputs(nll=np.array([10.0, 1.0]), tokens=np.array([10, 1])))
+    stat, per_example = scores["perplexity"]
     assert stat.value() == pytest.approx(np.e)  # exp(11 / 11), not the mean of per-example perplexities
+    np.testing.assert_allclose(per_example, [np.e, np.e])
+
+
+def test_the_registry_declares_each_metric_once_for_every_reader():
+    assert list(m.METRICS) == ["perplexity", "bleu", "chrf", "rouge", "exact_match"]
+    assert [x.name for x in m.METRICS.values() if x.needs_reference] == ["bleu", "chrf", "rouge", "exact_match"]
+    assert m.score_label("rougeL") == "ROUGE-L F1" and m.score_label("perplexity") == "perplexity ↓"
+    assert not m.higher_is_better("perplexity") and m.higher_is_better("rouge2")
+    assert m.METRICS["rouge"].compute is m.rouge  # the decorator registers the function and returns it unchanged
+    assert m.METRICS["exact_match"].compute is m.exact_match_metric
+    with pytest.raises(ValueError, match="already registered"):
+        m.register_metric(name="bleu", higher_is_better=True, needs_reference=True, label="BLEU")(lambda x: {})
 
 
 def test_sliding_windows_score_every_token_exactly_once():

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from workbench import cli, workspace
+from workbench.evaluate import figures
+from workbench.evaluate import metrics as m
 from workbench.evaluate.run import EvalOptions, EvaluationCancelled, evaluate, evaluate_models
 from workbench.evaluate.sets import parse_eval_set, read_eval_set
 from workbench.models import adapters
@@ -83,6 +85,29 @@ def test_scores_do_not_depend_on_batch_size(smollm2):
         assert one.scores[key] == pytest.approx(eight.scores[key], rel=1e-4)
 
 
+def test_a_new_metric_is_one_decorated_function_that_evaluate_runs(smollm2):
+    @m.register_metric(name="answer_words", higher_is_better=True, needs_reference=True, label="words per answer")
+    def answer_words(inputs: m.MetricInputs) -> dict[str, m.Scores]:
+        return {"answer_words": m.example_means([len(o.split()) for o in inputs.outputs])}
+
+    assert m.METRICS["answer_words"].compute is answer_words
+    try:
+        rows = (workspace.data_dir() / "eval_facts.jsonl").read_text().splitlines()[:3]
+        data = parse_eval_set("\n".join(rows), "facts.jsonl")
+        result = evaluate(smollm2, None, data, ["answer_words"], EvalOptions(max_new_tokens=6, resamples=50))
+        words = [len(o.split()) for o in result.per_example["output"]]
+        assert result.per_example["answer_words"].tolist() == words
+        assert result.scores["answer_words"] == pytest.approx(np.mean(words))
+        low, high = result.intervals["answer_words"]
+        assert low <= np.mean(words) <= high
+        assert "perplexity" not in result.scores and result.tokens_scored == 0  # no log-prob pass was run
+        fig = figures.score_bars(figures.scores_table([result]))
+        assert [a.text for a in fig.layout.annotations] == ["words per answer"]
+    finally:
+        m.unregister_metric("answer_words")
+    assert "answer_words" not in m.METRICS
+
+
 def test_several_adapters_over_one_base_with_paired_differences(smollm2, workspace_home):
     a1, a2 = make_random_adapters(smollm2, ["eval-a1", "eval-a2"])
     model_before = smollm2.model
@@ -96,6 +121,7 @@ def test_several_adapters_over_one_base_with_paired_differences(smollm2, workspa
     diffs = report.comparisons.set_index("model")
     assert diffs.loc["eval-a1", "difference"] == pytest.approx(ppl[1] - ppl[0])
     assert diffs.loc["eval-a1", "low"] <= diffs.loc["eval-a1", "difference"] <= diffs.loc["eval-a1", "high"]
+    assert diffs.loc["eval-a1", "better"] == (ppl[1] < ppl[0])  # perplexity: lower is better
 
 
 def test_cancel_stops_the_evaluation_and_leaves_the_base_active(smollm2):

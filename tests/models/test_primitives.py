@@ -165,32 +165,28 @@ def test_token_labels_show_blanks_only_where_a_piece_has_them(smollm2):
 
 # ---------------------------------------------------------------- EQUIVALENCE with the code each primitive replaces
 
-def test_equivalence_bias_sentence_log_likelihoods(smollm2):
+def test_bias_sentence_log_likelihoods_equal_plain_forward_passes_after_bos(smollm2):
     from workbench.bias import scoring as bias_scoring
 
     tok = smollm2.tokenizer
-    old = bias_scoring.sentence_log_likelihoods(smollm2.model, tok, SENTENCES, batch_size=2)
-    seqs = [prompts.text_ids(tok, s, prefix=prompts.bos_ids(tok, eos_fallback=True)) for s in SENTENCES]
-    new = [v.sum() for v in scoring.sequence_logprobs(smollm2.model, seqs, 1, batch_size=2,
-                                                      pad_id=batching.padding_id(tok))]
-    np.testing.assert_allclose(new, old, atol=1e-3)
-    assert prompts.bos_ids(tok, eos_fallback=True) == [bias_scoring.condition_token(tok)]
+    mine = bias_scoring.sentence_log_likelihoods(smollm2.model, tok, SENTENCES, batch_size=2)
+    plain = [_plain_logprobs(smollm2.model, [tok.bos_token_id] + tok(s, add_special_tokens=False)["input_ids"], 1)
+             for s in SENTENCES]
+    np.testing.assert_allclose(mine, [v.sum() for v in plain], atol=1e-3)
 
 
-def test_equivalence_evaluate_score_segments(smollm2):
+def test_evaluate_window_nll_equals_plain_forward_passes_per_window(smollm2):
     from workbench.evaluate import metrics
 
     tok = smollm2.tokenizer
     ids = prompts.text_ids(tok, " ".join(SENTENCES) * 3, prefix=prompts.bos_ids(tok))
     segments = metrics.segments_for(ids, 1, 0, window=24, stride=12, keep_first=True)
     segments += metrics.segments_for(_sequences(tok)[2], 4, 1, window=64, stride=32)
-    nll, count = metrics.score_segments(smollm2.model, segments, 2, batch_size=3, pad_id=2)
-    values = scoring.sequence_logprobs(smollm2.model, [list(s.ids) for s in segments],
-                                       [s.score_from for s in segments], batch_size=3, pad_id=2)
+    nll, count = metrics.example_nll(smollm2.model, segments, 2, batch_size=3, pad_id=2)
     for example in (0, 1):
-        mine = [v for s, v in zip(segments, values) if s.example == example]
-        assert sum(len(v) for v in mine) == count[example]
-        assert -sum(v.sum() for v in mine) == pytest.approx(nll[example], abs=1e-4)
+        plain = [_plain_logprobs(smollm2.model, list(s.ids), s.score_from) for s in segments if s.example == example]
+        assert sum(len(v) for v in plain) == count[example]
+        assert -sum(v.sum() for v in plain) == pytest.approx(nll[example], abs=1e-3)
 
 
 def test_continuation_logprobs_as_compare_scores_them_equal_a_plain_forward_pass(smollm2):
@@ -215,16 +211,18 @@ def test_token_views_probabilities_and_prompt_perplexity_match_a_plain_forward_p
 
 
 def test_equivalence_chat_wrappers_and_bos(smollm2, minilm):
-    from workbench.evaluate.run import EvalOptions, _bos, prompt_ids
+    from workbench.evaluate.run import EvalOptions, condition_ids, prompt_ids
     from workbench.prompt_lab.generation import format_prompt
 
     tok = smollm2.tokenizer
     assert format_prompt(smollm2, "Hi", chat=True, system="Be brief.") == prompts.chat_prompt(
         smollm2, "Hi", system="Be brief.")
-    assert prompt_ids(smollm2, "Hi", EvalOptions(chat=True)) == prompts.text_ids(
-        tok, prompts.chat_prompt(smollm2, "Hi"), prefix=[])
-    assert prompt_ids(smollm2, "Hi", EvalOptions()) == prompts.text_ids(tok, "Hi", prefix=prompts.bos_ids(tok))
-    assert _bos(smollm2, EvalOptions()) == prompts.bos_ids(tok)
+    template = tok.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    assert prompt_ids(smollm2, "Hi", EvalOptions(chat=True)) == tok(template, add_special_tokens=False)["input_ids"]
+    assert prompt_ids(smollm2, "Hi", EvalOptions()) == [tok.bos_token_id] + tok("Hi", add_special_tokens=False)[
+        "input_ids"]
+    assert condition_ids(smollm2, EvalOptions()) == [tok.bos_token_id]
+    assert condition_ids(smollm2, EvalOptions(add_bos=False)) == []
     for old in (lambda: format_prompt(minilm, "Hi", chat=True),
                 lambda: prompt_ids(minilm, "Hi", EvalOptions(chat=True))):
         with pytest.raises(InvalidSetting) as err:

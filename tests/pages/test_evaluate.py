@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from workbench.models import adapters
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
@@ -36,7 +38,7 @@ def open_page(name: str) -> AppTest:
 
 def test_evaluate_page_scores_base_and_adapter_and_records_the_run(workspace_with_adapter):
     at = open_page("evaluate")
-    assert at.multiselect(key="ev_models").value == ["base", "page-lora"]
+    assert at.multiselect(key="ev_models").value == [adapters.BASE_CHOICE, "page-lora"]
     at.selectbox(key="ev_set").select("eval_facts.jsonl")
     at.multiselect(key="ev_metrics").set_value(["perplexity", "exact_match"])
     at.number_input(key="ev_limit").set_value(3)

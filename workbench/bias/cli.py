@@ -1,4 +1,4 @@
-"""`workbench bias MODEL --probe pronouns|crows-pairs|bold-sentiment [--adapter DIR] [--data FILE] [--limit N]`."""
+"""`workbench bias MODEL --probe NAME [--adapter DIR] [--data FILE] [--limit N]`; the probes come from the registry."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from workbench.progress import no_progress
 def register(subparsers) -> None:
     p = subparsers.add_parser("bias", help="run a bias probe (cached in the workspace)")
     add_model_arguments(p)
-    p.add_argument("--probe", required=True, choices=PROBES)
+    p.add_argument("--probe", required=True, choices=list(PROBES),
+                   help="; ".join(f"{name}: {probe.description}" for name, probe in PROBES.items())
+                   .replace("%", "%%"))  # argparse formats help with %
     p.add_argument("--adapter", default=None, help="adapter folder or registered adapter name (default: base)")
     p.add_argument("--data", default=None, help="your own file in the benchmark's layout")
     p.add_argument("--limit", type=int, default=None,
-                   help="occupations / pairs / prompts per group to score (default: all; BOLD: 8)")
+                   help="occupations / pairs / prompts per group to score (default: all; " + ", ".join(
+                       f"{name}: {probe.cli_limit}" for name, probe in PROBES.items() if probe.cli_limit) + ")")
     p.add_argument("--seed", type=int, default=0, help="which sample of pairs/prompts, and the sampling")
     p.add_argument("--domain", default="gender", choices=list(BOLD_DOMAINS), help="BOLD domain")
     p.add_argument("--max-new-tokens", type=int, default=20, help="BOLD continuation length")
@@ -40,7 +43,7 @@ def _adapter_argument(value: str | None):
 
 def run_bias(args: argparse.Namespace) -> int:
     loaded = models.load(spec_from_args(args))
-    limit = args.limit if args.limit is not None else (8 if args.probe == "bold-sentiment" else None)
+    limit = args.limit if args.limit is not None else PROBES[args.probe].cli_limit
     settings = ProbeSettings(limit=limit, seed=args.seed, domain=args.domain, max_new_tokens=args.max_new_tokens)
     result = run_probe(loaded, args.probe, adapter=_adapter_argument(args.adapter), data_path=args.data,
                        settings=settings, use_cache=not args.no_cache,

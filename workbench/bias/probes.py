@@ -1,19 +1,32 @@
-"""The three bias probes as pure computations over a model: pronoun-occupation association, CrowS-Pairs
-preference, and BOLD continuation sentiment. Each returns a ProbeResult of DataFrames and headline figures."""
+"""The bias probes as pure computations over a model: pronoun-occupation association, CrowS-Pairs preference,
+and BOLD continuation sentiment, each registered once in `PROBES` with its data, settings and what its tab draws.
+
+Adding a probe is one `register_probe` call plus its run function: the runner, the cache, the CLI and the page
+read the registry."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
-from workbench.bias import scoring
-from workbench.bias.data import load_bold_prompts, load_crows_pairs, load_occupations
-from workbench.bias.scoring import Progress
+from workbench.bias import figures, scoring
+from workbench.bias.data import (
+    BOLD_DOMAINS,
+    SOURCES,
+    DataSource,
+    default_path,
+    load_bold_prompts,
+    load_crows_pairs,
+    load_occupations,
+)
 from workbench.errors import InvalidSetting
-
-PROBES = ("pronouns", "crows-pairs", "bold-sentiment")
+from workbench.progress import Progress, no_progress
 
 
 class ProbeUnsupported(InvalidSetting):
@@ -34,6 +47,90 @@ class ProbeResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     seconds: float = 0.0
     cached: bool = False
+
+
+@dataclass(frozen=True)
+class SettingInput:
+    """A page widget for one `ProbeSettings` field: a number input, or a select box when `choices` is set."""
+
+    field: str
+    label: str
+    key: str  # the widget's session key, stable across versions
+    default: int | str
+    low: int = 1
+    high: int = 1
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One `st.metric`: label, value and help are format strings over the result's summary."""
+
+    label: str
+    value: str
+    help: str | None = None
+
+
+@dataclass(frozen=True)
+class FigureView:
+    """One figure of a probe's tab, drawn by a bias.figures function from (summary, tables), with its caption."""
+
+    draw: Callable[[dict, dict[str, pd.DataFrame]], go.Figure]
+    caption: str  # format string over the summary
+    key: str  # the chart's element key
+
+
+@dataclass(frozen=True)
+class TableView:
+    """One table of a probe's tab: the first `head` rows (0: all) of `columns` (empty: all)."""
+
+    table: str
+    columns: tuple[str, ...] = ()
+    head: int = 0
+    title: str | None = None
+    caption: str | None = None
+
+
+Runner = Callable[..., tuple[dict, dict[str, pd.DataFrame]]]  # (loaded, path, settings, progress) -> summary, tables
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A registered probe: what it is, the data it reads, how it runs, the settings it takes, what its tab draws
+    and which per-group figure the before/after view compares."""
+
+    name: str
+    title: str  # the tab's title
+    description: str  # one line, for the CLI
+    source: DataSource  # the installed benchmark and the layout of a user's own file
+    data_file: Callable[..., Path]  # settings -> the installed file it reads unless the user gives one
+    suffix: str  # file type of a user's own file
+    run: Runner
+    settings: tuple[str, ...]  # the ProbeSettings fields that change its numbers (and its cache key)
+    inputs: tuple[SettingInput, ...]
+    headlines: tuple[Headline, ...]
+    figures: tuple[FigureView, ...]
+    tables: tuple[TableView, ...]
+    group_metric: tuple[str, str, str]  # (table, group column, metric) compared per group before/after
+    fixed: dict = field(default_factory=dict)  # more cache-key entries (e.g. the template version)
+    rows_in_file: Callable[[Path], int] | None = None  # a limit covering them all means "all" (shares the cache)
+    cli_limit: int | None = None  # the command line's default limit (None: all)
+
+
+PROBES: dict[str, Probe] = {}  # in registration order: the order of the tabs
+
+
+def register_probe(probe: Probe) -> Probe:
+    """Add a probe to `PROBES`; a name can be registered once."""
+    if probe.name in PROBES:
+        raise ValueError(f"probe {probe.name!r} is already registered")
+    PROBES[probe.name] = probe
+    return probe
+
+
+def unregister_probe(name: str) -> None:
+    """Remove a probe (tests that register a toy one)."""
+    PROBES.pop(name, None)
 
 
 @dataclass(frozen=True)
@@ -97,7 +194,7 @@ def pronoun_probabilities(loaded, occupations: list[str],
 
 
 def run_pronouns(loaded, data_path=None, *, limit: int | None = None,
-                 progress: Progress = scoring._quiet) -> tuple[dict, dict[str, pd.DataFrame]]:
+                 progress: Progress = no_progress) -> tuple[dict, dict[str, pd.DataFrame]]:
     """The model's female share per occupation against the BLS share of women; correlation and fit."""
     stats = load_occupations(data_path)
     if limit:
@@ -131,7 +228,7 @@ def _pearson_ci(r: float, n: int, z: float = 1.959964) -> tuple[float, float]:
 
 
 def score_sentences(loaded, sentences: list[str], *, batch_size: int = 16,
-                    progress: Progress = scoring._quiet) -> np.ndarray:
+                    progress: Progress = no_progress) -> np.ndarray:
     """Log-likelihood for causal models, pseudo-log-likelihood for masked ones; (N,) nats."""
     if _require_lm(loaded) == "causal":
         return scoring.sentence_log_likelihoods(loaded.model, loaded.tokenizer, sentences,
@@ -164,7 +261,7 @@ def crows_preferences(pairs: pd.DataFrame, ll_stereo: np.ndarray, ll_anti: np.nd
 
 
 def run_crows_pairs(loaded, data_path=None, *, limit: int | None = None, seed: int = 0, batch_size: int = 16,
-                    progress: Progress = scoring._quiet) -> tuple[dict, dict[str, pd.DataFrame]]:
+                    progress: Progress = no_progress) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Share of CrowS-Pairs where the model prefers the stereotyping sentence (ideal 50%), per bias type."""
     pairs = _sample(load_crows_pairs(data_path), limit, seed).reset_index(drop=True)
     scores = score_sentences(loaded, list(pairs["stereo"]) + list(pairs["anti"]), batch_size=batch_size,
@@ -212,7 +309,7 @@ def sentiment_by_group(continuations: pd.DataFrame, *, seed: int = 0) -> tuple[p
 
 
 def run_bold_sentiment(loaded, data_path=None, *, domain: str = "gender", limit: int | None = 8, seed: int = 0,
-                       max_new_tokens: int = 20, progress: Progress = scoring._quiet
+                       max_new_tokens: int = 20, progress: Progress = no_progress
                        ) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Sampled continuations of BOLD prompts (`limit` per group), scored with VADER, compared across groups."""
     if loaded.kind != "causal":
@@ -230,3 +327,71 @@ def run_bold_sentiment(loaded, data_path=None, *, domain: str = "gender", limit:
                "mean_sentiment": float(continuations["compound"].mean()), **gap}
     progress(1.0, "BOLD sentiment done")
     return summary, {"by_group": by_group, "continuations": continuations}
+
+
+# ---------------------------------------------------------------- the registry's entries
+
+TEMPLATES_VERSION = hashlib.sha256(repr(PRONOUN_TEMPLATES).encode()).hexdigest()[:12]
+
+register_probe(Probe(
+    name="pronouns", title="Pronouns × occupations", source=SOURCES["pronouns"], suffix="tsv",
+    data_file=lambda s: default_path("pronouns"),
+    description="P(she) against the BLS share of women per occupation, over six pronoun templates",
+    run=lambda loaded, path, s, progress: run_pronouns(loaded, path, limit=s.limit, progress=progress),
+    settings=("limit",), fixed={"templates": TEMPLATES_VERSION},
+    rows_in_file=lambda path: len(load_occupations(path)),
+    inputs=(SettingInput("limit", "Occupations to score", "bias_n_occupations", 60, 1, 60),),
+    headlines=(Headline("Correlation with BLS", "{pearson_r:.2f}"),
+               Headline("Mean female share", "{mean_model_pct_female:.1f}%"),
+               Headline("Mean |skew|", "{mean_abs_skew:.1f} pts"),
+               Headline("Mean 'they' share", "{mean_pct_they:.1f}%")),
+    figures=(
+        FigureView(lambda s, t: figures.pronoun_scatter(t["occupations"], s),
+                   "Each point is an occupation: the model's P(she)/(P(he)+P(she)) as the next word of six templates "
+                   "against the 2015 U.S. share of women in that job. A high correlation means the model mirrors "
+                   "workforce statistics; it cannot tell how the model resolves pronouns in use.",
+                   "bias_pronoun_scatter"),
+        FigureView(lambda s, t: figures.pronoun_skew_bars(t["occupations"]),
+                   "Skew is the model's female share minus the BLS share. Templates are short and few, so single "
+                   "occupations are noisy; treat the ranking as a lead, not a verdict.", "bias_pronoun_skew")),
+    tables=(), group_metric=("occupations", "occupation", "model_pct_female")))
+
+register_probe(Probe(
+    name="crows-pairs", title="CrowS-Pairs", source=SOURCES["crows-pairs"], suffix="csv",
+    data_file=lambda s: default_path("crows-pairs"),
+    description="share of CrowS-Pairs where the model prefers the stereotyping sentence (ideal 50%)",
+    run=lambda loaded, path, s, progress: run_crows_pairs(loaded, path, limit=s.limit, seed=s.seed,
+                                                          progress=progress),
+    settings=("limit", "seed"), rows_in_file=lambda path: len(load_crows_pairs(path)),
+    inputs=(SettingInput("limit", "Pairs to score (random sample; 1508 = all)", "bias_n_pairs", 100, 1, 1508),),
+    headlines=(Headline("Prefers the stereotyping sentence", "{share_stereo:.1%}",
+                        "95% CI {ci_low:.1%} to {ci_high:.1%}; 50% is no preference"),),
+    figures=(FigureView(lambda s, t: figures.crows_share_chart(t["by_type"]),
+                        "Share of pairs where the model gives the more stereotyping sentence the higher {scoring} "
+                        "(Wilson 95% intervals; 50% is the ideal). Small groups have wide intervals, and "
+                        "CrowS-Pairs has known noisy pairs: it flags associations, not behaviour.",
+                        "bias_crows_chart"),),
+    tables=(TableView("pairs", ("bias_type", "direction", "stereo", "anti", "margin"), head=15,
+                      title="Most skewed pairs",
+                      caption="margin = log-likelihood of the stereotyping sentence minus the other (nats)."),),
+    group_metric=("by_type", "bias_type", "share")))
+
+register_probe(Probe(
+    name="bold-sentiment", title="BOLD sentiment", source=SOURCES["bold-sentiment"], suffix="json",
+    data_file=lambda s: default_path("bold-sentiment", s.domain),
+    description="VADER sentiment of sampled continuations of BOLD prompts, compared across groups",
+    run=lambda loaded, path, s, progress: run_bold_sentiment(
+        loaded, path, domain=s.domain, limit=s.limit, seed=s.seed, max_new_tokens=s.max_new_tokens,
+        progress=progress),
+    settings=("limit", "seed", "domain", "max_new_tokens"), cli_limit=8,
+    inputs=(SettingInput("domain", "Domain", "bias_domain", "gender", choices=tuple(BOLD_DOMAINS)),
+            SettingInput("limit", "Prompts per group", "bias_per_group", 8, 1, 200),
+            SettingInput("max_new_tokens", "Continuation tokens", "bias_new_tokens", 20, 1, 200)),
+    headlines=(Headline("Largest gap: {highest_group} − {lowest_group}", "{largest_gap:+.3f}",
+                        "bootstrap 95% CI {gap_ci_low:+.3f} to {gap_ci_high:+.3f}"),),
+    figures=(FigureView(lambda s, t: figures.bold_distributions(t["continuations"], t["by_group"]),
+                        "Sampled continuations of Wikipedia sentence openings about each group, scored with VADER's "
+                        "lexicon (-1 to +1). A gap whose interval excludes 0 says the model writes more positively "
+                        "about one group; VADER misses sarcasm and context, and samples vary with the seed.",
+                        "bias_bold_chart"),),
+    tables=(TableView("by_group"),), group_metric=("by_group", "group", "mean")))

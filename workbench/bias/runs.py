@@ -11,22 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.bias import probes
-from workbench.bias.data import ProbeDataError, default_path, file_hash, load_crows_pairs, load_occupations
-from workbench.bias.probes import ProbeResult
-from workbench.bias.scoring import Progress, _quiet
+from workbench.bias.data import ProbeDataError, file_hash
+from workbench.bias.probes import PROBES, Probe, ProbeResult
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel, adapters
 from workbench.models.adapters import AdapterInfo
+from workbench.progress import Progress, no_progress
 from workbench.store import Store
-
-TEMPLATES_VERSION = hashlib.sha256(repr(probes.PRONOUN_TEMPLATES).encode()).hexdigest()[:12]
-# (table, group column, metric) compared per group in the before/after view
-GROUP_METRIC = {
-    "pronouns": ("occupations", "occupation", "model_pct_female"),
-    "crows-pairs": ("by_type", "bias_type", "share"),
-    "bold-sentiment": ("by_group", "group", "mean"),
-}
 
 
 @dataclass(frozen=True)
@@ -47,12 +38,8 @@ class ProbeSettings:
 
     def for_probe(self, probe: str) -> dict:
         """Only the settings that matter to `probe`, so unrelated changes keep its cache valid."""
-        if probe == "pronouns":
-            return {"limit": self.limit, "templates": TEMPLATES_VERSION}
-        if probe == "crows-pairs":
-            return {"limit": self.limit, "seed": self.seed}
-        return {"limit": self.limit, "seed": self.seed, "domain": self.domain,
-                "max_new_tokens": self.max_new_tokens}
+        declared = PROBES[probe]
+        return {name: getattr(self, name) for name in declared.settings} | declared.fixed
 
 
 def _adapter_fingerprint(info: AdapterInfo | None) -> str | None:
@@ -98,18 +85,24 @@ def _save(key: str, result: ProbeResult) -> None:
 
 def _normalised(settings: ProbeSettings, probe: str, path: Path) -> ProbeSettings:
     """A limit covering the whole file means "all", so 60 of 60 occupations shares the cache with no limit."""
-    if settings.limit is None or probe == "bold-sentiment":
+    count = PROBES[probe].rows_in_file
+    if settings.limit is None or count is None:
         return settings
-    rows = len(load_occupations(path) if probe == "pronouns" else load_crows_pairs(path))
-    return replace(settings, limit=None) if settings.limit >= rows else settings
+    return replace(settings, limit=None) if settings.limit >= count(path) else settings
+
+
+def probe_named(name: str) -> Probe:
+    """The registered probe, or an error that lists them."""
+    if name not in PROBES:
+        raise InvalidSetting(f"unknown probe {name!r}; choose one of {', '.join(PROBES)}", field="probe")
+    return PROBES[name]
 
 
 def _resolve(loaded: LoadedModel, probe: str, adapter, data_path, settings: ProbeSettings):
-    if probe not in probes.PROBES:
-        raise InvalidSetting(f"unknown probe {probe!r}; choose one of {', '.join(probes.PROBES)}", field="probe")
+    declared = probe_named(probe)
     info = None if adapter is None else (adapter if isinstance(adapter, AdapterInfo)
                                          else adapters.read_adapter(adapter))
-    path = Path(data_path).expanduser() if data_path else default_path(probe, settings.domain)
+    path = Path(data_path).expanduser() if data_path else declared.data_file(settings)
     if not path.is_file():
         raise ProbeDataError("no such file", path=str(path))
     key = cache_key(_model_id(loaded), _adapter_fingerprint(info), probe, file_hash(path),
@@ -125,7 +118,7 @@ def cached_result(loaded: LoadedModel, probe: str, *, adapter=None, data_path=No
 
 def run_probe(loaded: LoadedModel, probe: str, *, adapter: AdapterInfo | Path | str | None = None,
               data_path: Path | str | None = None, settings: ProbeSettings = ProbeSettings(),
-              use_cache: bool = True, progress: Progress = _quiet) -> ProbeResult:
+              use_cache: bool = True, progress: Progress = no_progress) -> ProbeResult:
     """Run one probe on the base model (adapter None) or with one adapter active; cached in the store."""
     info, path, key = _resolve(loaded, probe, adapter, data_path, settings)
     if use_cache and (hit := load_cached(key)) is not None:
@@ -133,15 +126,7 @@ def run_probe(loaded: LoadedModel, probe: str, *, adapter: AdapterInfo | Path | 
         return hit
     start = time.perf_counter()
     with adapters.use_adapter(loaded, info) as active:
-        if probe == "pronouns":
-            summary, tables = probes.run_pronouns(loaded, path, limit=settings.limit, progress=progress)
-        elif probe == "crows-pairs":
-            summary, tables = probes.run_crows_pairs(loaded, path, limit=settings.limit, seed=settings.seed,
-                                                     progress=progress)
-        else:
-            summary, tables = probes.run_bold_sentiment(
-                loaded, path, domain=settings.domain, limit=settings.limit, seed=settings.seed,
-                max_new_tokens=settings.max_new_tokens, progress=progress)
+        summary, tables = PROBES[probe].run(loaded, path, settings, progress)
     result = ProbeResult(probe=probe, model=_model_id(loaded), adapter=active, data_path=str(path),
                          data_hash=file_hash(path), settings=_normalised(settings, probe, path).for_probe(probe),
                          summary=summary,
@@ -150,7 +135,7 @@ def run_probe(loaded: LoadedModel, probe: str, *, adapter: AdapterInfo | Path | 
     return result
 
 
-def compare(base: ProbeResult, tuned: ProbeResult) -> dict[str, pd.DataFrame]:
+def before_after(base: ProbeResult, tuned: ProbeResult) -> dict[str, pd.DataFrame]:
     """Before/after: every numeric headline figure and the per-group metric, with the change."""
     if base.probe != tuned.probe:
         raise InvalidSetting(f"cannot compare {base.probe} with {tuned.probe}", field="probe")
@@ -158,7 +143,7 @@ def compare(base: ProbeResult, tuned: ProbeResult) -> dict[str, pd.DataFrame]:
     summary = pd.DataFrame({"metric": keys, "base": [base.summary[k] for k in keys],
                             "adapter": [tuned.summary[k] for k in keys]})
     summary["change"] = summary["adapter"] - summary["base"]
-    table, group, metric = GROUP_METRIC[base.probe]
+    table, group, metric = PROBES[base.probe].group_metric
     groups = (base.tables[table][[group, metric]].rename(columns={group: "group", metric: "base"})
               .merge(tuned.tables[table][[group, metric]].rename(columns={group: "group", metric: "adapter"}),
                      on="group", how="outer"))

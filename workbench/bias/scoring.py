@@ -7,33 +7,21 @@ randomly initialised model; callers hold the model lock."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-Progress = Callable[[float, str], None]
+from workbench.models.batching import chunks, left_pad, padding_id, position_ids, right_pad
+from workbench.models.prompts import bos_ids, text_ids
+from workbench.models.scoring import sequence_logprobs
+from workbench.progress import Progress, no_progress
 
 
-def _quiet(fraction: float, message: str) -> None:
-    pass
-
-
-def _batches(order: Sequence[int], size: int) -> list[list[int]]:
-    return [list(order[i:i + size]) for i in range(0, len(order), size)]
-
-
-def _pad_id(tokenizer) -> int:
-    pad = tokenizer.pad_token_id
-    return int(pad if pad is not None else (tokenizer.eos_token_id or 0))
-
-
-def condition_token(tokenizer) -> int | None:
-    """The token a sentence is conditioned on so its first word gets a probability too (BOS, else EOS)."""
-    for candidate in (tokenizer.bos_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return None
+def conditioned_ids(tokenizer, text: str) -> list[int]:
+    """A text's tokens after the token it is conditioned on (BOS, else EOS), so its first word gets a
+    probability too."""
+    return text_ids(tokenizer, text, prefix=bos_ids(tokenizer, eos_fallback=True))
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -41,38 +29,18 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 
 def sentence_log_likelihoods(model, tokenizer, sentences: Sequence[str], *, batch_size: int = 16,
-                             progress: Progress = _quiet) -> np.ndarray:
+                             progress: Progress = no_progress) -> np.ndarray:
     """Sum of log p(token_t | tokens_<t) over each whole sentence (nats), conditioned on BOS; (N,).
 
-    Right padding with an attention mask: real tokens never attend to the pads after them and keep
-    positions 0..n-1, so a sentence scores the same alone or in any batch (lm-eval-harness #704).
-    Sentences are sorted by length so a batch carries little padding."""
-    first = condition_token(tokenizer)
-    encoded = [([first] if first is not None else []) + tokenizer(s, add_special_tokens=False)["input_ids"]
-               for s in sentences]
-    scores = np.zeros(len(sentences))
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    batches = _batches(order, batch_size)
-    device = _device(model)
-    for done, batch in enumerate(batches):
-        width = max(len(encoded[i]) for i in batch)
-        ids = torch.full((len(batch), width), _pad_id(tokenizer), dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, i in enumerate(batch):
-            ids[row, :len(encoded[i])] = torch.tensor(encoded[i])
-            mask[row, :len(encoded[i])] = 1
-        with torch.inference_mode():
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # (B, T, V)
-            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V): predicts tokens 1..T-1
-            target = logp.gather(-1, ids[:, 1:, None].to(device))[..., 0]  # (B, T-1)
-            total = (target * mask[:, 1:].to(device)).sum(-1)  # padding never counts
-        scores[batch] = total.cpu().numpy()
-        progress((done + 1) / len(batches), f"scored {min((done + 1) * batch_size, len(order))}/{len(order)}")
-    return scores
+    `sequence_logprobs` pads on the right with a mask, so a sentence scores the same alone or in any batch
+    (lm-eval-harness #704)."""
+    values = sequence_logprobs(model, [conditioned_ids(tokenizer, s) for s in sentences], 1, batch_size=batch_size,
+                               pad_id=padding_id(tokenizer), progress=progress)
+    return np.array([v.sum() for v in values], dtype=np.float64)
 
 
 def pseudo_log_likelihoods(model, tokenizer, sentences: Sequence[str], *, batch_size: int = 64,
-                           progress: Progress = _quiet) -> np.ndarray:
+                           progress: Progress = no_progress) -> np.ndarray:
     """Masked-LM pseudo-log-likelihood: sum over tokens of log p(token_i | sentence with token i masked)
     (Salazar et al. 2020); special tokens ([CLS], [SEP]) are never masked or scored; (N,)."""
     device = _device(model)
@@ -86,14 +54,9 @@ def pseudo_log_likelihoods(model, tokenizer, sentences: Sequence[str], *, batch_
                 masked[pos] = tokenizer.mask_token_id
                 jobs.append((n, pos, token, masked))
     scores = np.zeros(len(sentences))
-    batches = _batches(range(len(jobs)), batch_size)
+    batches = chunks(range(len(jobs)), batch_size)
     for done, batch in enumerate(batches):
-        width = max(len(jobs[j][3]) for j in batch)
-        ids = torch.full((len(batch), width), _pad_id(tokenizer), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, j in enumerate(batch):
-            ids[row, :len(jobs[j][3])] = torch.tensor(jobs[j][3])
-            mask[row, :len(jobs[j][3])] = 1
+        ids, mask = right_pad([jobs[j][3] for j in batch], padding_id(tokenizer))  # (B, T)
         with torch.inference_mode():
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # (B, T, V)
             rows = torch.arange(len(batch))
@@ -112,20 +75,13 @@ def next_token_log_probs(model, tokenizer, prompts: Sequence[str], token_ids: Se
 
     Left padding so the last column is every prompt's last token, with explicit position ids so a
     padded prompt sees the same positions as alone; only the last position's logits are computed."""
-    first = condition_token(tokenizer)
-    encoded = [([first] if first is not None else []) + tokenizer(p, add_special_tokens=False)["input_ids"]
-               for p in prompts]
+    encoded = [conditioned_ids(tokenizer, p) for p in prompts]
     out = np.zeros((len(prompts), len(token_ids)))
     device = _device(model)
     wanted = torch.tensor(list(token_ids), device=device)
-    for batch in _batches(range(len(prompts)), batch_size):
-        width = max(len(encoded[i]) for i in batch)
-        ids = torch.full((len(batch), width), _pad_id(tokenizer), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, i in enumerate(batch):
-            ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
-            mask[row, width - len(encoded[i]):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): 0.. from each prompt's first real token
+    for batch in chunks(range(len(prompts)), batch_size):
+        ids, mask = left_pad([encoded[i] for i in batch], padding_id(tokenizer))  # (B, T)
+        positions = position_ids(mask)  # (B, T): 0.. from each prompt's first real token
         with torch.inference_mode():
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                            position_ids=positions.to(device), logits_to_keep=1).logits[:, -1]  # (B, V)
@@ -139,7 +95,7 @@ def masked_token_log_probs(model, tokenizer, texts: Sequence[str], token_ids: Se
     device = _device(model)
     out = np.zeros((len(texts), len(token_ids)))
     wanted = torch.tensor(list(token_ids), device=device)
-    for batch in _batches(range(len(texts)), batch_size):
+    for batch in chunks(range(len(texts)), batch_size):
         enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True).to(device)
         with torch.inference_mode():
             logits = model(**enc).logits  # (B, T, V)
@@ -151,26 +107,25 @@ def masked_token_log_probs(model, tokenizer, texts: Sequence[str], token_ids: Se
 
 def sample_continuations(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 20,
                          seed: int = 0, temperature: float = 1.0, top_p: float = 0.9, batch_size: int = 16,
-                         progress: Progress = _quiet) -> list[str]:
-    """Sampled continuations (top-p), batched with left padding; the seed makes a run repeatable."""
+                         progress: Progress = no_progress) -> list[str]:
+    """Sampled continuations (top-p), batched with left padding; the seed makes a run repeatable.
+
+    Prompts keep the tokenizer's own special tokens; the tokenizer itself is never changed (thread-safe)."""
     device = _device(model)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # generation appends on the right, so pads go on the left
+    pad = padding_id(tokenizer)
     texts = [""] * len(prompts)
-    batches = _batches(range(len(prompts)), batch_size)
-    try:
-        for done, batch in enumerate(batches):
-            torch.manual_seed(seed + done)
-            enc = tokenizer([prompts[i] for i in batch], return_tensors="pt", padding=True).to(device)
-            with torch.inference_mode():
-                out = model.generate(**enc, do_sample=True, temperature=temperature, top_p=top_p,
-                                     max_new_tokens=max_new_tokens, pad_token_id=_pad_id(tokenizer))
-            for row, i in enumerate(batch):
-                texts[i] = tokenizer.decode(out[row, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            progress((done + 1) / len(batches), f"generated {min((done + 1) * batch_size, len(prompts))}/"
-                                                f"{len(prompts)} continuations")
-    finally:
-        tokenizer.padding_side = side
+    batches = chunks(range(len(prompts)), batch_size)
+    for done, batch in enumerate(batches):
+        torch.manual_seed(seed + done)
+        ids, mask = left_pad([text_ids(tokenizer, prompts[i]) for i in batch], pad)  # (B, T): generation appends
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True,
+                                 temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                 pad_token_id=pad)
+        for row, i in enumerate(batch):
+            texts[i] = tokenizer.decode(out[row, ids.shape[1]:], skip_special_tokens=True)
+        progress((done + 1) / len(batches), f"generated {min((done + 1) * batch_size, len(prompts))}/"
+                                            f"{len(prompts)} continuations")
     return texts
 
 

@@ -8,6 +8,7 @@ import sys
 from workbench import models
 from workbench.cli import add_model_arguments, print_json, spec_from_args
 from workbench.errors import InvalidSetting
+from workbench.evaluate.metrics import METRICS
 
 
 def register(subparsers) -> None:
@@ -17,7 +18,7 @@ def register(subparsers) -> None:
     p.add_argument("--adapter", action="append", default=[], metavar="DIR",
                    help="adapter folder or registered name; repeat for several (the base is evaluated too)")
     p.add_argument("--no-base", action="store_true", help="evaluate only the adapters")
-    p.add_argument("--metrics", default="perplexity", help="comma-separated: perplexity,bleu,chrf,rouge,exact_match")
+    p.add_argument("--metrics", default="perplexity", help=f"comma-separated: {','.join(METRICS)}")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
     p.add_argument("--no-bos", action="store_true", help="do not condition on the BOS token")

@@ -6,9 +6,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.evaluate.metrics import metric_of, score_label
+
 COLOURS = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3"]
-LABELS = {"perplexity": "perplexity ↓", "bleu": "BLEU (0-100)", "chrf": "chrF (0-100)", "rouge1": "ROUGE-1 F1",
-          "rouge2": "ROUGE-2 F1", "rougeL": "ROUGE-L F1", "exact_match": "exact match"}
 
 
 def scores_table(results: list) -> pd.DataFrame:
@@ -22,7 +22,7 @@ def score_bars(scores: pd.DataFrame) -> go.Figure:
     """One panel per score, one bar per model, with its bootstrap 95% interval as error bars."""
     keys = list(dict.fromkeys(scores["key"]))
     models = list(dict.fromkeys(scores["model"]))
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[LABELS.get(k, k) for k in keys],
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[score_label(k) for k in keys],
                         horizontal_spacing=0.04)
     for col, key in enumerate(keys, start=1):
         part = scores[scores["key"] == key].set_index("model").reindex(models).dropna(subset=["value"])
@@ -32,7 +32,7 @@ def score_bars(scores: pd.DataFrame) -> go.Figure:
             error_y=dict(type="data", symmetric=False, array=part["high"] - part["value"],
                          arrayminus=part["value"] - part["low"], thickness=1.5),
             hovertemplate="%{x}: %{y:.4g}<extra>" + key + "</extra>"), 1, col)
-        if key == "perplexity":
+        if (metric := metric_of(key)) is not None and metric.log_axis:
             fig.update_yaxes(type="log", row=1, col=col)  # perplexities of adapters can differ by orders
     fig.update_layout(title="Scores with bootstrap 95% intervals", height=380, margin=dict(t=80, b=40))
     return fig
@@ -41,7 +41,7 @@ def score_bars(scores: pd.DataFrame) -> go.Figure:
 def difference_forest(comparisons: pd.DataFrame) -> go.Figure:
     """Each adapter minus the base per score, with its paired-bootstrap 95% interval; grey when it spans 0."""
     keys = list(dict.fromkeys(comparisons["key"]))
-    fig = make_subplots(rows=1, cols=max(len(keys), 1), subplot_titles=[LABELS.get(k, k) for k in keys],
+    fig = make_subplots(rows=1, cols=max(len(keys), 1), subplot_titles=[score_label(k) for k in keys],
                         horizontal_spacing=0.05)
     for col, key in enumerate(keys, start=1):
         part = comparisons[comparisons["key"] == key]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,9 @@ from workbench.errors import InvalidSetting, WorkbenchError
 from workbench.evaluate import metrics as m
 from workbench.evaluate.sets import EvalSet, check_metrics
 from workbench.models import LoadedModel, adapters
-
-Progress = Callable[[float, str], None]
+from workbench.models.batching import left_pad, length_batches, padding_id
+from workbench.models.prompts import bos_ids, chat_prompt, text_ids
+from workbench.progress import Progress
 
 
 class EvaluationCancelled(WorkbenchError):
@@ -80,26 +82,21 @@ class EvaluationReport:
     options: EvalOptions
     base_model: str
     results: list[ModelResult]
-    comparisons: pd.DataFrame  # model, against, key, difference, low, high, clear
+    comparisons: pd.DataFrame  # model, against, key, difference, low, high, clear, better
 
 
 # ---------------------------------------------------------------- tokenisation shared by both paths
 
-def _bos(loaded: LoadedModel, options: EvalOptions) -> list[int]:
-    bos = getattr(loaded.tokenizer, "bos_token_id", None)
-    return [bos] if options.add_bos and bos is not None else []
+def condition_ids(loaded: LoadedModel, options: EvalOptions) -> list[int]:
+    """What plain text is conditioned on: [BOS] when asked for and the tokenizer has one (no EOS fallback)."""
+    return bos_ids(loaded.tokenizer) if options.add_bos else []
 
 
 def prompt_ids(loaded: LoadedModel, prompt: str, options: EvalOptions) -> list[int]:
     """The tokens a model reads before answering: BOS + prompt, or the chat template with its generation cue."""
-    tok = loaded.tokenizer
-    if options.chat:
-        if not loaded.info.has_chat_template:
-            raise InvalidSetting(f"{loaded.info.name} has no chat template; turn chat off", field="chat")
-        text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                       add_generation_prompt=True)
-        return tok(text, add_special_tokens=False)["input_ids"]  # the template brings its own <|im_start|>
-    return _bos(loaded, options) + tok(prompt, add_special_tokens=False)["input_ids"]
+    if options.chat:  # the template brings its own <|im_start|>
+        return text_ids(loaded.tokenizer, chat_prompt(loaded, prompt), prefix=[])
+    return text_ids(loaded.tokenizer, prompt, prefix=condition_ids(loaded, options))
 
 
 def continuation_ids(loaded: LoadedModel, prompt: str, reference: str, options: EvalOptions) -> list[int]:
@@ -111,30 +108,26 @@ def continuation_ids(loaded: LoadedModel, prompt: str, reference: str, options: 
 def _segments(loaded: LoadedModel, dataset: EvalSet, options: EvalOptions) -> list[m.Segment]:
     window = options.window or loaded.info.context_length or 2048
     stride = options.stride or max(window // 2, 1)
+    bos = condition_ids(loaded, options)
     out = []
     for i, e in enumerate(dataset.examples):
         if e.text is not None:
-            ids = _bos(loaded, options) + loaded.tokenizer(e.text, add_special_tokens=False)["input_ids"]
-            out += m.segments_for(ids, 1, i, window, stride, keep_first=bool(_bos(loaded, options)))
+            ids = text_ids(loaded.tokenizer, e.text, prefix=bos)
+            out += m.segments_for(ids, 1, i, window, stride, keep_first=bool(bos))
         else:
             context = prompt_ids(loaded, e.prompt, options)
             ids = context + continuation_ids(loaded, e.prompt, e.reference, options)
-            out += m.segments_for(ids, len(context), i, window, stride, keep_first=ids[:1] == _bos(loaded, options))
+            out += m.segments_for(ids, len(context), i, window, stride, keep_first=ids[:1] == bos)
     return out
 
 
 # ---------------------------------------------------------------- generation
 
-_TOKEN_TABLES: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-
+@lru_cache(maxsize=4)  # keyed by the tokenizer object itself (held, so its id is never reused); a few models
 def _newline_tables(tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
     """Per vocabulary id: does its text hold a line break; is it whitespace only. Both (V,), cached."""
-    key = id(tokenizer)
-    if key not in _TOKEN_TABLES:
-        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-        _TOKEN_TABLES[key] = (torch.tensor(["\n" in t for t in texts]), torch.tensor([not t.strip() for t in texts]))
-    return _TOKEN_TABLES[key]
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return torch.tensor(["\n" in t for t in texts]), torch.tensor([not t.strip() for t in texts])
 
 
 class FirstLineDone(StoppingCriteria):
@@ -155,17 +148,11 @@ def generate_answers(loaded: LoadedModel, prompts: list[list[int]], *, max_new_t
                      stop_at_newline: bool, step: Callable[[int], None] | None = None) -> list[str]:
     """Greedy answers for tokenised prompts, batched with left padding (sorted by length to pad little)."""
     tok = loaded.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+    pad = padding_id(tok)
     answers: list[str] = [""] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        width = max(len(prompts[i]) for i in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
-            mask[r, width - len(prompts[i]):] = 1
+    for rows in length_batches([len(p) for p in prompts], batch_size, longest_first=True):
+        ids, mask = left_pad([prompts[i] for i in rows], pad)  # (B, T)
+        width = ids.shape[1]
         extra = {"stopping_criteria": [FirstLineDone(tok, width)]} if stop_at_newline else {}
         with torch.inference_mode():
             out = loaded.model.generate(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device),
@@ -181,6 +168,39 @@ def generate_answers(loaded: LoadedModel, prompts: list[list[int]], *, max_new_t
 
 # ---------------------------------------------------------------- one model, several models
 
+def _answer_budget(loaded: LoadedModel, references: list[str], options: EvalOptions) -> int:
+    """Tokens to generate: as asked, else the longest reference plus 8, at most 256."""
+    longest = max(len(text_ids(loaded.tokenizer, r, prefix=[])) for r in references)
+    return options.max_new_tokens or min(longest + 8, 256)
+
+
+def _model_inputs(loaded: LoadedModel, dataset: EvalSet, chosen: list[m.Metric], segments: list[m.Segment],
+                  options: EvalOptions, table: pd.DataFrame, step: Callable[[int], None]) -> m.MetricInputs:
+    """Run the model for what the chosen metrics read: reference NLL (log-prob metrics) and generated answers
+    (reference metrics); the per-example columns of both go into `table`."""
+    nll = count = np.zeros(0)
+    if any(not x.needs_reference for x in chosen):
+        done = [0]
+
+        def advance(fraction: float, message: str) -> None:  # sequence_logprobs reports fractions; step counts
+            now = round(fraction * len(segments))
+            step(now - done[0])
+            done[0] = now
+
+        nll, count = m.example_nll(loaded.model, segments, len(dataset), batch_size=options.batch_size,
+                                   pad_id=padding_id(loaded.tokenizer), progress=advance)
+        table["tokens"], table["nll"] = count, nll
+    outputs, references = [], []
+    if any(x.needs_reference for x in chosen):
+        references = [e.reference for e in dataset.examples]
+        outputs = generate_answers(loaded, [prompt_ids(loaded, e.prompt, options) for e in dataset.examples],
+                                   max_new_tokens=_answer_budget(loaded, references, options),
+                                   batch_size=options.batch_size, stop_at_newline=options.stop_at_newline,
+                                   step=step)
+        table["output"] = outputs
+    return m.MetricInputs(outputs=outputs, references=references, nll=nll, tokens=count)
+
+
 def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
              options: EvalOptions = EvalOptions(), progress: Progress | None = None,
              should_stop: Callable[[], bool] | None = None, counts: np.ndarray | None = None) -> ModelResult:
@@ -190,13 +210,11 @@ def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
         raise InvalidSetting(f"{loaded.info.name} is an {loaded.kind} model; evaluation needs a causal LM",
                              field="model")
     started = time.perf_counter()
-    n = len(dataset)
-    want_ppl = "perplexity" in metrics
-    want_text = any(x in m.REFERENCE_METRICS for x in metrics)
+    chosen = [x for x in m.METRICS.values() if x.name in metrics]
     with adapters.use_adapter(loaded, adapter) as active:
         label = active or "base"
-        segments = _segments(loaded, dataset, options) if want_ppl else []
-        total = len(segments) + (n if want_text else 0)
+        segments = _segments(loaded, dataset, options) if any(not x.needs_reference for x in chosen) else []
+        total = len(segments) + (len(dataset) if any(x.needs_reference for x in chosen) else 0)
         done = [0]
 
         def step(units: int) -> None:
@@ -207,66 +225,33 @@ def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
                 raise EvaluationCancelled(f"cancelled while evaluating {label} ({done[0]} of {total} done)")
 
         table = pd.DataFrame({"line": [e.line for e in dataset.examples]})
-        stats: dict[str, m.Statistic] = {}
-        tokens = 0
-        if want_ppl:
-            pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
-            nll, count = m.score_segments(loaded.model, segments, n, batch_size=options.batch_size, pad_id=pad,
-                                          progress=step)
-            stats["perplexity"] = m.perplexity_statistic(nll, count)
-            table["tokens"] = count
-            table["nll"] = nll
-            table["perplexity"] = np.exp(nll / np.maximum(count, 1))
-            tokens = int(count.sum())
-        if want_text:
-            prompts = [prompt_ids(loaded, e.prompt, options) for e in dataset.examples]
-            references = [e.reference for e in dataset.examples]
-            budget = options.max_new_tokens or min(
-                max(len(loaded.tokenizer(r, add_special_tokens=False)["input_ids"]) for r in references) + 8, 256)
-            outputs = generate_answers(loaded, prompts, max_new_tokens=budget, batch_size=options.batch_size,
-                                       stop_at_newline=options.stop_at_newline, step=step)
-            table["output"] = outputs
-            stats.update(_reference_statistics(metrics, outputs, references, table))
+        inputs = _model_inputs(loaded, dataset, chosen, segments, options, table, step)
+    stats = {}
+    for key, (stat, per_example) in m.compute_scores(metrics, inputs).items():
+        stats[key] = stat
+        table[key] = per_example
     if counts is None:
-        counts = m.resample_counts(n, options.resamples, options.seed)
+        counts = m.resample_counts(len(dataset), options.resamples, options.seed)
     return ModelResult(label=label, adapter=None if adapter is None else str(getattr(adapter, "path", adapter)),
                        scores={k: s.value() for k, s in stats.items()},
                        intervals={k: m.bootstrap_interval(s, counts) for k, s in stats.items()},
                        per_example=table, statistics=stats, seconds=time.perf_counter() - started,
-                       tokens_scored=tokens)
+                       tokens_scored=int(inputs.tokens.sum()))
 
 
-def _reference_statistics(metrics: list[str], outputs: list[str], references: list[str],
-                          table: pd.DataFrame) -> dict[str, m.Statistic]:
-    """Corpus statistics of each reference metric; per-example scores go into `table`."""
-    stats = {}
-    for kind in ("bleu", "chrf"):
-        if kind in metrics:
-            stats[kind] = m.sacrebleu_statistic(kind, outputs, references)
-            table[kind] = [m.sentence_score(kind, o, r) for o, r in zip(outputs, references)]
-    if "rouge" in metrics:
-        for key, values in m.rouge_f1(outputs, references).items():
-            stats[key] = m.mean_statistic(key, values)
-            table[key] = values
-    if "exact_match" in metrics:
-        values = np.array([m.exact_match(o, r) for o, r in zip(outputs, references)])
-        stats["exact_match"] = m.mean_statistic("exact_match", values)
-        table["exact_match"] = values
-    return stats
-
-
-def compare_results(results: list[ModelResult], counts: np.ndarray) -> pd.DataFrame:
-    """Each model against the first (the base): difference and paired-bootstrap 95% interval per score."""
+def paired_differences(results: list[ModelResult], counts: np.ndarray) -> pd.DataFrame:
+    """Each model against the first (the base): difference and paired-bootstrap 95% interval per score;
+    `better` says whether the difference goes the metric's good way."""
+    columns = ["model", "against", "key", "difference", "low", "high", "clear", "better"]
     rows = []
-    if not results:
-        return pd.DataFrame(columns=["model", "against", "key", "difference", "low", "high", "clear"])
-    first = results[0]
+    first = results[0] if results else None
     for other in results[1:]:
         for key, stat in other.statistics.items():
             diff, low, high = m.paired_bootstrap(stat, first.statistics[key], counts)
             rows.append({"model": other.label, "against": first.label, "key": key, "difference": diff,
-                         "low": low, "high": high, "clear": bool(low > 0 or high < 0)})
-    return pd.DataFrame(rows, columns=["model", "against", "key", "difference", "low", "high", "clear"])
+                         "low": low, "high": high, "clear": bool(low > 0 or high < 0),
+                         "better": bool((diff > 0) == m.higher_is_better(key)) if diff else False})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, metrics: list[str],
@@ -285,7 +270,7 @@ def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, m
 
         results.append(evaluate(loaded, adapter, dataset, metrics, options, scaled, should_stop, counts))
     return EvaluationReport(dataset=dataset, metrics=list(metrics), options=options, base_model=loaded.info.name,
-                            results=results, comparisons=compare_results(results, counts))
+                            results=results, comparisons=paired_differences(results, counts))
 
 
 def example_table(report: EvaluationReport, key: str) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workbench import workspace
 from workbench.errors import WorkbenchError
-from workbench.evaluate.metrics import METRICS, REFERENCE_METRICS
+from workbench.evaluate.metrics import METRICS
 
 
 class EvalSetError(WorkbenchError):
@@ -130,11 +130,11 @@ def check_metrics(dataset: EvalSet, metrics: list[str]) -> None:
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise EvalSetError(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}", field="metrics")
-    needs_reference = [m for m in metrics if m in REFERENCE_METRICS]
+    needs_reference = [m for m in metrics if METRICS[m].needs_reference]
     if not needs_reference:
         for e in dataset.examples:
             if e.text is None and e.reference is None:
-                raise EvalSetError("perplexity on a prompt set scores the reference; this row has none",
+                raise EvalSetError(f"{metrics[0]} on a prompt set scores the reference; this row has none",
                                    path=dataset.path, line=e.line, field="reference")
         return
     for e in dataset.examples:
