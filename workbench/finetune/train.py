@@ -26,9 +26,9 @@ from workbench.finetune import checkpoints, data
 from workbench.finetune.checkpoints import TrainState
 from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
 from workbench.finetune.records import RunPaths, append_metrics, update_job
-from workbench.models import ModelSpec, adapters, locate
+from workbench.models import ModelSpec, adapters, batching, locate
 
-Progress = Callable[[dict], None]  # receives each metrics record
+RecordCallback = Callable[[dict], None]  # receives each metrics record (not workbench.progress.Progress)
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,10 @@ class _Examples:
 
     def batch(self, indices: list[int], device) -> dict[str, torch.Tensor]:
         rows = [self.items[i] for i in indices]
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (B, T), right padding
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        labels = torch.full((len(rows), width), data.IGNORE_INDEX, dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            mask[i, :n] = 1
-            if self.task == "causal":
-                labels[i, :n] = torch.tensor(r["labels"])
-        if self.task == "classification":
+        ids, mask = batching.right_pad([r["input_ids"] for r in rows], self.pad_id)  # (B, T)
+        if self.task == "causal":
+            labels = batching.right_pad([r["labels"] for r in rows], data.IGNORE_INDEX)[0]  # (B, T)
+        else:
             labels = torch.tensor([r["labels"] for r in rows], dtype=torch.long)  # (B,)
         return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
@@ -155,7 +148,7 @@ def _plain_failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress | None = None) -> TrainResult:  # noqa: C901, PLR0912, PLR0915  (split in this wave)
+def train(run_dir: Path | str, *, job_id: str | None = None, on_record: RecordCallback | None = None) -> TrainResult:  # noqa: C901, PLR0912, PLR0915  (split in this wave)
     """Run (or resume) the run in `run_dir` to its max_steps; register the adapter on success."""
     from accelerate import Accelerator
     from transformers import get_scheduler
@@ -236,7 +229,7 @@ def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress 
                       "eta_s": (state.max_steps - state.step) * state.seconds / max(state.step, 1),
                       "time": time.time()}
             append_metrics(paths, record)
-            _report(progress, record, job_id, state)
+            _report(on_record, record, job_id, state)
         early = False
         if val_set.items and (state.step % config.eval_every == 0 or state.step == state.max_steps):
             if main:
@@ -247,7 +240,7 @@ def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress 
                 early = 0 < config.early_stopping_patience <= state.evals_without_improvement
                 record = {"kind": "eval", "step": state.step, "val_loss": val_loss, "time": time.time()}
                 append_metrics(paths, record)
-                _report(progress, record, job_id, state)
+                _report(on_record, record, job_id, state)
             accelerator.wait_for_everyone()
         flags = torch.tensor([float(stop["asked"] or paths.stop_request.exists()), float(early)], device=device)
         flags = accelerator.reduce(flags, "sum")
@@ -281,9 +274,9 @@ class _null:
         return False
 
 
-def _report(progress: Progress | None, record: dict, job_id: str | None, state: TrainState) -> None:
-    if progress:
-        progress(record)
+def _report(on_record: RecordCallback | None, record: dict, job_id: str | None, state: TrainState) -> None:
+    if on_record:
+        on_record(record)
     if job_id and record["kind"] == "train":
         update_job(job_id, step=state.step, max_steps=state.max_steps)
 
