@@ -5,23 +5,29 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-import torch
 
 import pages as ui
 from workbench import workspace
 from workbench.errors import WorkbenchError
-from workbench.finetune import data, jobs, registry
+from workbench.finetune import data, jobs
 from workbench.finetune import figures as plots
-from workbench.finetune.config import SCHEDULES, LoraRunConfig, default_target_modules, help_text
+from workbench.finetune.config import (
+    SCHEDULES,
+    LoraRunConfig,
+    default_target_modules,
+    field_default,
+    help_text,
+    linear_module_names,
+)
 from workbench.models import adapters
 
 st.title("Fine-tune")
 loaded = ui.current_model(kinds=("causal", "encoder"))
 task = "classification" if loaded.kind == "encoder" else "causal"
-active = registry.active_adapter(loaded.info.name)
+active = adapters.active_adapter(loaded.info.name)
 method = "LoRA sequence classification on text/label data" if task == "classification" else "LoRA causal LM"
 st.caption(f"Base **{loaded.info.name}** ({task}: {method}) · "
-           f"active adapter: **{active or 'none (base model)'}**")
+           f"active adapter: **{active or adapters.BASE_CHOICE}**")
 
 
 @st.cache_data(show_spinner=False, max_entries=20)
@@ -38,10 +44,7 @@ def pick_data_file() -> Path | None:
         up = st.file_uploader("JSONL, CSV or TXT", type=["jsonl", "json", "csv", "txt"], key="ft_upload")
         if up is None:
             return None
-        target = workspace.safe_child(workspace.subdir("uploads"), "".join(
-            c if c.isalnum() or c in "._-" else "_" for c in up.name).lstrip("._") or "upload.jsonl")
-        target.write_bytes(up.getvalue())
-        return target
+        return workspace.save_upload("uploads", up.name, up.getvalue())
     files = sorted(p for p in workspace.data_dir().glob("*") if p.suffix in data.SUFFIXES)
     default = next((i for i, p in enumerate(files) if p.name.startswith(
         "demo_sentiment_train" if task == "classification" else "demo_dates_train")), 0)
@@ -52,10 +55,9 @@ def pick_data_file() -> Path | None:
 def data_section() -> tuple[Path | None, int, float, bool]:
     path = pick_data_file()
     c = st.columns(2)
-    max_length = int(c[0].number_input("Max length (tokens)", 16, 4096, 128, 16, key="ft_max_length",
-                                       help=help_text("max_length")))
-    val_fraction = float(c[1].slider("Validation split", 0.0, 0.5, 0.1, 0.05, key="ft_val",
-                                     help=help_text("validation_fraction")))
+    max_length = int(number(c[0], "Max length (tokens)", "max_length", 16, 4096, 16, key="ft_max_length"))
+    val_fraction = float(c[1].slider("Validation split", 0.0, 0.5, field_default("validation_fraction"), 0.05,
+                                     key="ft_val", help=help_text("validation_fraction")))
     if path is None:
         return None, max_length, val_fraction, False
     report = validate(str(path), data.file_sha256(path), loaded.info.name, max_length, task, loaded.tokenizer)
@@ -73,41 +75,49 @@ def data_section() -> tuple[Path | None, int, float, bool]:
     return path, max_length, val_fraction, not report["errors"] and report["rows"] > 0
 
 
-def linear_module_names() -> list[str]:
-    skip = {"lm_head", "classifier"}
-    return sorted({n.split(".")[-1] for n, m in loaded.model.named_modules()
-                   if isinstance(m, torch.nn.Linear) and n.split(".")[-1] not in skip})
+FORM_DEFAULTS = {"max_steps": 150}  # the page starts short runs; the config's 0 means "use epochs"
+
+
+def number(col, label: str, name: str, lo, hi, step=None, **kwargs):
+    """A number input for one LoraRunConfig field: default and help come from the field."""
+    default = FORM_DEFAULTS.get(name, field_default(name))
+    default = kwargs.pop("value", default)
+    return col.number_input(label, lo, hi, default, step, help=help_text(name), **kwargs)
 
 
 def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
+    modules = linear_module_names(loaded.model)
     with st.form("ft_form"):
         c = st.columns(4)
         name = c[0].text_input("Adapter name", f"{path.stem.replace('_train', '')}-lora", key="ft_name")
-        rank = c[1].number_input("Rank r", 1, 256, 8, key="ft_rank", help=help_text("rank"))
-        alpha = c[2].number_input("Alpha", 1, 512, 16, key="ft_alpha", help=help_text("alpha"))
-        dropout = c[3].number_input("Dropout", 0.0, 0.9, 0.05, 0.05, key="ft_dropout")
-        targets = st.multiselect("Target modules", linear_module_names(),
-                                 default=[m for m in default_target_modules(loaded.info.model_type)
-                                          if m in linear_module_names()], key="ft_targets",
-                                 help=help_text("target_modules"))
+        rank = number(c[1], "Rank r", "rank", 1, 256, key="ft_rank")
+        alpha = number(c[2], "Alpha", "alpha", 1, 512, key="ft_alpha")
+        dropout = number(c[3], "Dropout", "dropout", 0.0, 0.9, 0.05, key="ft_dropout")
+        targets = st.multiselect("Target modules", modules,
+                                 default=[m for m in default_target_modules(loaded.info.model_type) if m in modules],
+                                 key="ft_targets", help=help_text("target_modules"))
         c = st.columns(4)
-        lr = c[0].number_input("Learning rate", 1e-6, 0.5, 2e-3, format="%.5f", key="ft_lr")
-        schedule = c[1].selectbox("Schedule", SCHEDULES, key="ft_schedule")
-        warmup = c[2].number_input("Warm-up steps", 0, 10_000, 10, key="ft_warmup")
-        steps = c[3].number_input("Steps (0: use epochs)", 0, 100_000, 150, key="ft_steps")
+        lr = number(c[0], "Learning rate", "learning_rate", 1e-6, 0.5, format="%.5f", key="ft_lr")
+        schedule = c[1].selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(field_default("schedule")),
+                                  key="ft_schedule", help=help_text("schedule"))
+        warmup = number(c[2], "Warm-up steps", "warmup_steps", 0, 10_000, key="ft_warmup")
+        steps = number(c[3], "Steps (0: use epochs)", "max_steps", 0, 100_000, key="ft_steps")
         c = st.columns(4)
-        epochs = c[0].number_input("Epochs", 0.1, 100.0, 1.0, key="ft_epochs")
-        batch = c[1].number_input("Batch size", 1, 512, 4 if task == "causal" else 8, key="ft_batch")
-        accum = c[2].number_input("Gradient accumulation", 1, 256, 1, key="ft_accum")
-        eval_every = c[3].number_input("Validate every (steps)", 1, 10_000, 25, key="ft_eval_every")
+        epochs = number(c[0], "Epochs", "epochs", 0.1, 100.0, key="ft_epochs")
+        batch = number(c[1], "Batch size", "batch_size", 1, 512, key="ft_batch",
+                       **({"value": 8} if task == "classification" else {}))  # encoders take bigger batches
+        accum = number(c[2], "Gradient accumulation", "grad_accumulation", 1, 256, key="ft_accum")
+        eval_every = number(c[3], "Validate every (steps)", "eval_every", 1, 10_000, key="ft_eval_every")
         c = st.columns(4)
-        save_every = c[0].number_input("Checkpoint every (steps)", 1, 10_000, 50, key="ft_save_every")
-        patience = c[1].number_input("Early stop patience (0: off)", 0, 100, 0, key="ft_patience",
-                                     help=help_text("early_stopping_patience"))
-        response_only = c[2].checkbox("Loss on response only", True, key="ft_response_only",
-                                      disabled=task == "classification", help=help_text("response_only"))
+        save_every = number(c[0], "Checkpoint every (steps)", "save_every", 1, 10_000, key="ft_save_every")
+        patience = number(c[1], "Early stop patience (0: off)", "early_stopping_patience", 0, 100,
+                          key="ft_patience")
+        response_only = c[2].checkbox("Loss on response only", field_default("response_only"),
+                                      key="ft_response_only", disabled=task == "classification",
+                                      help=help_text("response_only"))
         qlora_reason = jobs.qlora_unavailable_reason()
-        qlora = c[3].checkbox("QLoRA (4-bit)", False, key="ft_qlora", disabled=qlora_reason is not None,
+        qlora = c[3].checkbox("QLoRA (4-bit)", field_default("quantize_4bit"), key="ft_qlora",
+                              disabled=qlora_reason is not None,
                               help=qlora_reason or help_text("quantize_4bit"))
         if qlora_reason:
             c[3].caption(qlora_reason)
@@ -189,8 +199,8 @@ def job_view() -> None:
 
 
 def adapters_panel() -> None:
-    st.markdown(f"Active adapter for **{loaded.info.name}**: **{active or 'none (base model)'}**")
-    rows = registry.adapter_rows()
+    st.markdown(f"Active adapter for **{loaded.info.name}**: **{active or adapters.BASE_CHOICE}**")
+    rows = adapters.adapter_rows()
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ft_adapters_table")
         name = st.selectbox("Adapter", [r["name"] for r in rows], key="ft_adapter_pick")
@@ -198,10 +208,10 @@ def adapters_panel() -> None:
         base_of = next(r["base model"] for r in rows if r["name"] == name)
         if c[0].button("Make active", key="ft_activate", disabled=base_of != loaded.info.name,
                        help=None if base_of == loaded.info.name else f"trained on {base_of}, not the picked model"):
-            registry.set_active_adapter(loaded.info.name, name)
+            adapters.set_active_adapter(loaded.info.name, name)
             st.rerun()
         if c[1].button("Use base model", key="ft_deactivate"):
-            registry.set_active_adapter(loaded.info.name, None)
+            adapters.set_active_adapter(loaded.info.name, None)
             st.rerun()
         if c[2].button("Delete", key="ft_delete"):
             adapters.delete(name)
@@ -219,7 +229,7 @@ def adapters_panel() -> None:
     folder = c[0].text_input("Load an adapter from a folder", key="ft_import_path", placeholder="/path/to/adapter")
     import_name = c[1].text_input("Register as", key="ft_import_name")
     if c[2].button("Load", key="ft_import") and folder:
-        info = registry.import_adapter(folder, import_name.strip() or Path(folder).name)
+        info = adapters.import_adapter(folder, import_name.strip() or Path(folder).name)
         st.success(f"Registered {info.name} (base {info.base_model}, {info.task}).")
 
 

@@ -78,3 +78,28 @@ def test_adapter_names_cannot_escape_the_workspace(workspace_home):
 
     with pytest.raises(UnsafePath):
         adapters.staging_dir("../../etc")
+
+
+def test_resolve_takes_a_registered_name_or_a_folder_and_refuses_escapes(smollm2, workspace_home, tmp_path):
+    from workbench.errors import UnsafePath
+
+    folder = _write_random_adapter(smollm2, tmp_path / "outside", seed=3)
+    info = adapters.import_adapter(folder, "imported")
+    assert info.name == "imported" and info.metadata["imported_from"] == str(folder.resolve())
+    assert adapters.resolve("imported").path == info.path
+    assert adapters.resolve(str(folder)).path == folder.resolve()
+    with pytest.raises(AdapterError, match="no adapter named 'missing'"):
+        adapters.resolve("missing")
+    with pytest.raises(UnsafePath):
+        adapters.resolve("../../etc")
+    assert [r["name"] for r in adapters.adapter_rows()] == ["imported"]
+
+
+def test_active_adapter_is_stored_per_base_model_and_forgotten_when_deleted(smollm2, workspace_home, tmp_path):
+    adapters.import_adapter(_write_random_adapter(smollm2, tmp_path / "src", seed=4), "act")
+    assert adapters.active_adapter("smollm2-135m-instruct") is None
+    adapters.set_active_adapter("smollm2-135m-instruct", "act")
+    assert adapters.active_adapter("smollm2-135m-instruct") == "act"
+    assert adapters.active_adapter("minilm-l6") is None
+    adapters.delete("act")
+    assert adapters.active_adapter("smollm2-135m-instruct") is None

@@ -93,7 +93,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     (out / "config.json").write_text(config.to_json())
     start = time.time()
     try:
-        result = train.train(out, progress=None if args.json else _progress_bar)
+        result = train.train(out, on_record=None if args.json else _progress_bar)
     except DataError as err:
         _print_row_errors(err)
         raise
@@ -135,9 +135,7 @@ def run_score(args: argparse.Namespace) -> int:
     from workbench.finetune import heldout
     from workbench.models import adapters
 
-    adapter = args.adapter
-    if adapter and not Path(adapter).exists():
-        adapter = adapters.adapters_dir() / adapter
+    adapter = adapters.resolve(args.adapter).path if args.adapter else None
     if models.EMBEDDED.get(args.model) and models.EMBEDDED[args.model].kind == "encoder":
         score = heldout.classification_accuracy(args.model, args.heldout, adapter)
     else:

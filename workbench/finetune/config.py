@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from workbench.errors import InvalidSetting
@@ -122,9 +122,28 @@ class LoraRunConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def _field(name: str):
+    return next(f for f in fields(LoraRunConfig) if f.name == name)
+
+
 def help_text(name: str) -> str:
     """The help string of one field, for forms and `--help`."""
-    return next(f.metadata.get("help", "") for f in fields(LoraRunConfig) if f.name == name)
+    return _field(name).metadata.get("help", "")
+
+
+def field_default(name: str):
+    """The declared default of one field, so a form never re-types it."""
+    f = _field(name)
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
+def linear_module_names(model) -> list[str]:
+    """Names (last path part) of the model's Linear layers that LoRA can target; the output heads excluded."""
+    import torch
+
+    skip = {"lm_head", "classifier"}
+    return sorted({n.split(".")[-1] for n, m in model.named_modules()
+                   if isinstance(m, torch.nn.Linear) and n.split(".")[-1] not in skip})
 
 
 def configure_cpu_threads(requested: int = 0, processes: int = 1) -> int:

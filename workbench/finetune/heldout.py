@@ -8,8 +8,10 @@ from pathlib import Path
 
 import torch
 
+from workbench.evaluate import metrics
 from workbench.finetune.data import DataError
-from workbench.models import LoadedModel, ModelSpec, adapters, locate
+from workbench.models import LoadedModel, ModelSpec, adapters, batching, locate
+from workbench.models.prompts import text_ids
 
 
 @dataclass(frozen=True)
@@ -46,28 +48,26 @@ def greedy_answers(loaded: LoadedModel, prompts: list[str], max_new_tokens: int 
                    batch_size: int = 16) -> list[str]:
     """Greedy continuations of raw prompts, batched with left padding (same ids as one-by-one)."""
     tok = loaded.tokenizer
-    side, tok.padding_side = tok.padding_side, "left"
+    pad = batching.padding_id(tok)
     out = []
-    try:
-        for s in range(0, len(prompts), batch_size):
-            enc = tok(prompts[s:s + batch_size], return_tensors="pt", padding=True).to(loaded.device)
-            gen = loaded.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                        pad_token_id=tok.pad_token_id)  # (B, T + new)
-            out += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    finally:
-        tok.padding_side = side
+    for batch in batching.chunks(prompts, batch_size):
+        ids, mask = batching.left_pad([text_ids(tok, p) for p in batch], pad)
+        gen = loaded.model.generate(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device),
+                                    max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)  # (B, T + new)
+        out += tok.batch_decode(gen[:, ids.shape[1]:], skip_special_tokens=True)
     return out
 
 
 def exact_match(loaded: LoadedModel, heldout: Path | str, adapter: Path | str | None = None,
                 max_new_tokens: int = 16) -> HeldoutScore:
-    """Share of held-out prompts whose greedy answer (first line) equals `reference` exactly."""
+    """Share of held-out prompts whose greedy answer (first line) equals `reference` (evaluate's exact match:
+    case, punctuation and whitespace normalised)."""
     rows = _read_rows(heldout, ("prompt", "reference"))
     with adapters.use_adapter(loaded, adapter) as active:
         answers = greedy_answers(loaded, [r["prompt"] for r in rows], max_new_tokens)
     examples = [{"prompt": r["prompt"], "reference": r["reference"], "prediction": first_line(a)}
                 for r, a in zip(rows, answers)]
-    correct = sum(e["prediction"] == e["reference"].strip() for e in examples)
+    correct = int(sum(metrics.exact_match(e["prediction"], e["reference"]) for e in examples))
     contains = sum(e["reference"].strip() in e["prediction"] for e in examples) / len(rows)
     return HeldoutScore("exact_match", correct / len(rows), correct, len(rows), active, examples, contains)
 

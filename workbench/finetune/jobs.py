@@ -60,8 +60,7 @@ def submit(config: LoraRunConfig) -> str:
     """Create a job (queued) for this config and start it unless another job is running."""
     if not config.adapter_name:
         raise JobError("give the adapter a name", field="adapter_name")
-    workspace.safe_child(adapters.adapters_dir(), config.adapter_name, field="adapter_name")
-    if (adapters.adapters_dir() / config.adapter_name).exists() or any(
+    if workspace.safe_child(adapters.adapters_dir(), config.adapter_name, field="adapter_name").exists() or any(
             j["adapter"] == config.adapter_name and j["status"] in ("queued", "running", "stopped", "failed")
             for j in list_job_rows()):
         raise JobError(f"an adapter or job named {config.adapter_name!r} already exists; pick another name",
@@ -197,7 +196,7 @@ def continue_run(job_id: str, more_steps: int, adapter_name: str | None = None) 
     config = LoraRunConfig.load(paths.config)
     config.max_steps = done_steps + more_steps
     config.adapter_name = adapter_name or f"{row['adapter']}-step{config.max_steps}"
-    if (adapters.adapters_dir() / config.adapter_name).exists():
+    if workspace.safe_child(adapters.adapters_dir(), config.adapter_name, field="adapter_name").exists():
         raise JobError(f"an adapter named {config.adapter_name!r} already exists", field="adapter_name")
     paths.config.write_text(config.to_json())
     update_job(job_id, status="queued", adapter=config.adapter_name, config=vars(config),

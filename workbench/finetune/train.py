@@ -26,9 +26,9 @@ from workbench.finetune import checkpoints, data
 from workbench.finetune.checkpoints import TrainState
 from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
 from workbench.finetune.records import RunPaths, append_metrics, update_job
-from workbench.models import ModelSpec, adapters, locate
+from workbench.models import ModelSpec, adapters, batching, locate
 
-Progress = Callable[[dict], None]  # receives each metrics record
+RecordCallback = Callable[[dict], None]  # receives each metrics record (not workbench.progress.Progress)
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,10 @@ class _Examples:
 
     def batch(self, indices: list[int], device) -> dict[str, torch.Tensor]:
         rows = [self.items[i] for i in indices]
-        width = max(len(r["input_ids"]) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # (B, T), right padding
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        labels = torch.full((len(rows), width), data.IGNORE_INDEX, dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            mask[i, :n] = 1
-            if self.task == "causal":
-                labels[i, :n] = torch.tensor(r["labels"])
-        if self.task == "classification":
+        ids, mask = batching.right_pad([r["input_ids"] for r in rows], self.pad_id)  # (B, T)
+        if self.task == "causal":
+            labels = batching.right_pad([r["labels"] for r in rows], data.IGNORE_INDEX)[0]  # (B, T)
+        else:
             labels = torch.tensor([r["labels"] for r in rows], dtype=torch.long)  # (B,)
         return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
@@ -92,7 +85,7 @@ def prepare_data(config: LoraRunConfig, tokenizer) -> tuple[data.Dataset, _Examp
         for it in items:
             it["input_ids"] = it["input_ids"][:config.max_length]
     train_idx, val_idx = data.split_indices(len(items), config.validation_fraction, config.seed)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = batching.padding_id(tokenizer)
     return (dataset, _Examples([items[i] for i in train_idx], pad, config.task),
             _Examples([items[i] for i in val_idx], pad, config.task))
 
@@ -155,27 +148,57 @@ def _plain_failure(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress | None = None) -> TrainResult:  # noqa: C901, PLR0912, PLR0915  (split in this wave)
-    """Run (or resume) the run in `run_dir` to its max_steps; register the adapter on success."""
+@dataclass
+class _Run:
+    """Everything one training process holds between steps."""
+
+    paths: RunPaths
+    config: LoraRunConfig
+    accelerator: object  # accelerate.Accelerator
+    model: torch.nn.Module  # prepared by accelerate (DDP-wrapped when world > 1)
+    tokenizer: object
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    dataset: data.Dataset
+    train_set: _Examples
+    val_set: _Examples
+    state: TrainState
+    resumed: bool
+    job_id: str | None
+    on_record: RecordCallback | None
+    speed: float = 0.0  # tokens/s, smoothed
+    last_loss: float | None = None
+    val_loss: float | None = None
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def _max_steps(config: LoraRunConfig, train_rows: int, world: int) -> int:
+    """Optimizer steps of the run: max_steps, else epochs over whole global batches."""
+    global_batch = config.batch_size * world
+    if train_rows < global_batch:
+        raise data.DataError(f"the training split has {train_rows} rows, fewer than one batch "
+                             f"({global_batch}); lower the batch size or add rows", path=str(config.data))
+    steps_per_epoch = max(1, train_rows // global_batch // config.grad_accumulation)
+    return config.max_steps or math.ceil(config.epochs * steps_per_epoch)
+
+
+def _set_up(run_dir: Path, job_id: str | None, on_record: RecordCallback | None) -> _Run:
+    """Model, data, optimizer and schedule; restored from the latest checkpoint when there is one."""
     from accelerate import Accelerator
     from transformers import get_scheduler
 
-    paths = RunPaths(Path(run_dir))
+    paths = RunPaths(run_dir)
     config = LoraRunConfig.load(paths.config)
     accelerator = Accelerator(cpu=config.device == "cpu" or not torch.cuda.is_available())
-    main = accelerator.is_main_process
     if accelerator.device.type == "cpu":
         configure_cpu_threads(config.cpu_threads, accelerator.num_processes)
-    device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
     labels = data.read_dataset(config.data, task="classification").labels if config.task == "classification" else []
-    peft_model, tokenizer = build_model(config, device, labels)
+    peft_model, tokenizer = build_model(config, accelerator.device, labels)
     dataset, train_set, val_set = prepare_data(config, tokenizer)
-    global_batch = config.batch_size * world
-    steps_per_epoch = max(1, len(train_set.items) // global_batch // config.grad_accumulation)
-    if len(train_set.items) < global_batch:
-        raise data.DataError(f"the training split has {len(train_set.items)} rows, fewer than one batch "
-                             f"({global_batch}); lower the batch size or add rows", path=str(config.data))
-    max_steps = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
+    max_steps = _max_steps(config, len(train_set.items), accelerator.num_processes)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=config.warmup_steps,
@@ -187,90 +210,135 @@ def train(run_dir: Path | str, *, job_id: str | None = None, progress: Progress 
         state.max_steps = max_steps
     model, optimizer = accelerator.prepare(peft_model, optimizer)
     model.train()
-    if main:
-        update_job(job_id, status="running", pid=os.getpid(), started=time.time(), max_steps=max_steps,
-                   step=state.step, message="")
-        print(f"{'resuming at step ' + str(state.step) if resume_from else 'starting'}: {len(train_set.items)} "
-              f"train / {len(val_set.items)} validation rows, {max_steps} steps, {world} process(es), "
-              f"{torch.get_num_threads()} CPU thread(s) each", flush=True)
+    return _Run(paths, config, accelerator, model, tokenizer, optimizer, scheduler, dataset, train_set, val_set,
+                state, resume_from is not None, job_id, on_record)
 
+
+def _announce(run: _Run) -> None:
+    """Mark the job running and print one line on what this process will do."""
+    update_job(run.job_id, status="running", pid=os.getpid(), started=time.time(), max_steps=run.state.max_steps,
+               step=run.state.step, message="")
+    print(f"{'resuming at step ' + str(run.state.step) if run.resumed else 'starting'}: {len(run.train_set.items)} "
+          f"train / {len(run.val_set.items)} validation rows, {run.state.max_steps} steps, "
+          f"{run.accelerator.num_processes} process(es), {torch.get_num_threads()} CPU thread(s) each", flush=True)
+
+
+def _optimizer_step(run: _Run, batches: list[list[int]]) -> list[list[int]]:
+    """One optimizer step over grad_accumulation micro-batches; returns the (maybe next epoch's) batch order."""
+    config, state, accelerator = run.config, run.state, run.accelerator
+    world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
+    t0 = time.perf_counter()
+    step_tokens = torch.zeros(1, device=device)
+    step_loss = torch.zeros(1, device=device)
+    for micro in range(config.grad_accumulation):
+        if state.batch_in_epoch >= len(batches):
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            batches = epoch_batches(run.train_set.lengths, state.epoch, config.batch_size * world, config.seed,
+                                    config.length_grouping)
+        mine = batches[state.batch_in_epoch][rank * config.batch_size:(rank + 1) * config.batch_size]
+        state.batch_in_epoch += 1
+        batch = run.train_set.batch(mine, device)
+        sync = micro == config.grad_accumulation - 1
+        with accelerator.no_sync(run.model) if not sync and world > 1 else _null():
+            loss = run.model(**batch).loss / config.grad_accumulation
+            accelerator.backward(loss)
+        step_loss += loss.detach()
+        step_tokens += batch["attention_mask"].sum()
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    state.step += 1
+    step_loss = accelerator.reduce(step_loss, "mean")
+    step_tokens = accelerator.reduce(step_tokens, "sum")
+    elapsed = time.perf_counter() - t0
+    state.seconds += elapsed
+    state.tokens += int(step_tokens.item())
+    fresh = step_tokens.item() / elapsed
+    run.speed = fresh if run.speed == 0 else 0.8 * run.speed + 0.2 * fresh
+    run.last_loss = step_loss.item()
+    return batches
+
+
+def _log_train(run: _Run) -> None:
+    state = run.state
+    if run.main and (state.step % run.config.log_every == 0 or state.step == state.max_steps):
+        record = {"kind": "train", "step": state.step, "max_steps": state.max_steps, "loss": run.last_loss,
+                  "lr": run.scheduler.get_last_lr()[0], "tokens_per_s": run.speed, "epoch": state.epoch,
+                  "eta_s": (state.max_steps - state.step) * state.seconds / max(state.step, 1),
+                  "time": time.time()}
+        append_metrics(run.paths, record)
+        _report(run.on_record, record, run.job_id, state)
+
+
+def _validate(run: _Run) -> bool:
+    """Validation loss when due (main process); True when early stopping says halt."""
+    state, config = run.state, run.config
+    if not run.val_set.items or not (state.step % config.eval_every == 0 or state.step == state.max_steps):
+        return False
+    early = False
+    if run.main:
+        run.val_loss = validation_loss(run.accelerator.unwrap_model(run.model), run.val_set, config.batch_size * 2,
+                                       run.accelerator.device)
+        improved = state.best_val_loss is None or run.val_loss < state.best_val_loss - 1e-4
+        state.best_val_loss = run.val_loss if improved else state.best_val_loss
+        state.evals_without_improvement = 0 if improved else state.evals_without_improvement + 1
+        early = 0 < config.early_stopping_patience <= state.evals_without_improvement
+        record = {"kind": "eval", "step": state.step, "val_loss": run.val_loss, "time": time.time()}
+        append_metrics(run.paths, record)
+        _report(run.on_record, record, run.job_id, state)
+    run.accelerator.wait_for_everyone()
+    return early
+
+
+def _halt_and_checkpoint(run: _Run, stop_asked: bool, early: bool) -> tuple[bool, bool]:
+    """Agree across processes on (stopped, early stop); checkpoint when due or halting."""
+    accelerator, state = run.accelerator, run.state
+    flags = torch.tensor([float(stop_asked or run.paths.stop_request.exists()), float(early)],
+                         device=accelerator.device)
+    flags = accelerator.reduce(flags, "sum")
+    stopped, early = flags[0].item() > 0, flags[1].item() > 0
+    if run.main and (state.step % run.config.save_every == 0 or stopped or early or state.step == state.max_steps):
+        checkpoints.save_checkpoint(run.paths.checkpoints, accelerator.unwrap_model(run.model), run.optimizer,
+                                    run.scheduler, state)
+    accelerator.wait_for_everyone()
+    return stopped, early
+
+
+def _finish(run: _Run, status: str, message: str) -> TrainResult:
+    """Write the adapter of a finished run (main process) and say how the run ended."""
+    state = run.state
+    adapter_path = None
+    if run.main and status == "done":
+        adapter_path = _write_adapter(run.accelerator.unwrap_model(run.model), run.tokenizer, run.config, run.paths,
+                                      run.job_id, run.dataset,
+                                      {"steps": state.step, "train_loss": run.last_loss, "val_loss": run.val_loss,
+                                       "best_val_loss": state.best_val_loss, "tokens_per_s": run.speed,
+                                       "train_seconds": state.seconds, "tokens": state.tokens})
+    run.accelerator.wait_for_everyone()
+    return TrainResult(status, state.step, run.last_loss, run.val_loss, run.speed, adapter_path, message)
+
+
+def train(run_dir: Path | str, *, job_id: str | None = None, on_record: RecordCallback | None = None) -> TrainResult:
+    """Run (or resume) the run in `run_dir` to its max_steps; register the adapter on success."""
+    run = _set_up(Path(run_dir), job_id, on_record)
+    if run.main:
+        _announce(run)
     stop = {"asked": False}
     if threading.current_thread() is threading.main_thread():  # SIGTERM stops like the Stop button
         signal.signal(signal.SIGTERM, lambda *_: stop.update(asked=True))
-    batches = epoch_batches(train_set.lengths, state.epoch, global_batch, config.seed, config.length_grouping)
-    last_loss, val_loss, status, message = None, None, "done", ""
-    speed = 0.0
+    config, state = run.config, run.state
+    batches = epoch_batches(run.train_set.lengths, state.epoch, config.batch_size * run.accelerator.num_processes,
+                            config.seed, config.length_grouping)
     while state.step < state.max_steps:
-        t0 = time.perf_counter()
-        step_tokens = torch.zeros(1, device=device)
-        step_loss = torch.zeros(1, device=device)
-        for micro in range(config.grad_accumulation):
-            if state.batch_in_epoch >= len(batches):
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                batches = epoch_batches(train_set.lengths, state.epoch, global_batch, config.seed,
-                                        config.length_grouping)
-            mine = batches[state.batch_in_epoch][rank * config.batch_size:(rank + 1) * config.batch_size]
-            state.batch_in_epoch += 1
-            batch = train_set.batch(mine, device)
-            sync = micro == config.grad_accumulation - 1
-            ctx = accelerator.no_sync(model) if not sync and world > 1 else _null()
-            with ctx:
-                loss = model(**batch).loss / config.grad_accumulation
-                accelerator.backward(loss)
-            step_loss += loss.detach()
-            step_tokens += batch["attention_mask"].sum()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        state.step += 1
-        step_loss = accelerator.reduce(step_loss, "mean")
-        step_tokens = accelerator.reduce(step_tokens, "sum")
-        elapsed = time.perf_counter() - t0
-        state.seconds += elapsed
-        state.tokens += int(step_tokens.item())
-        speed = step_tokens.item() / elapsed if speed == 0 else 0.8 * speed + 0.2 * step_tokens.item() / elapsed
-        last_loss = step_loss.item()
-        if main and (state.step % config.log_every == 0 or state.step == state.max_steps):
-            record = {"kind": "train", "step": state.step, "max_steps": state.max_steps, "loss": last_loss,
-                      "lr": scheduler.get_last_lr()[0], "tokens_per_s": speed, "epoch": state.epoch,
-                      "eta_s": (state.max_steps - state.step) * state.seconds / max(state.step, 1),
-                      "time": time.time()}
-            append_metrics(paths, record)
-            _report(progress, record, job_id, state)
-        early = False
-        if val_set.items and (state.step % config.eval_every == 0 or state.step == state.max_steps):
-            if main:
-                val_loss = validation_loss(accelerator.unwrap_model(model), val_set, config.batch_size * 2, device)
-                improved = state.best_val_loss is None or val_loss < state.best_val_loss - 1e-4
-                state.best_val_loss = val_loss if improved else state.best_val_loss
-                state.evals_without_improvement = 0 if improved else state.evals_without_improvement + 1
-                early = 0 < config.early_stopping_patience <= state.evals_without_improvement
-                record = {"kind": "eval", "step": state.step, "val_loss": val_loss, "time": time.time()}
-                append_metrics(paths, record)
-                _report(progress, record, job_id, state)
-            accelerator.wait_for_everyone()
-        flags = torch.tensor([float(stop["asked"] or paths.stop_request.exists()), float(early)], device=device)
-        flags = accelerator.reduce(flags, "sum")
-        halt = flags[0].item() > 0 or flags[1].item() > 0
-        if main and (state.step % config.save_every == 0 or halt or state.step == state.max_steps):
-            checkpoints.save_checkpoint(paths.checkpoints, accelerator.unwrap_model(model), optimizer, scheduler,
-                                        state)
-        accelerator.wait_for_everyone()
-        if flags[0].item() > 0:
-            status, message = "stopped", f"stopped at step {state.step} on request; resume continues from here"
-            break
-        if flags[1].item() > 0:
-            message = (f"early stop at step {state.step}: validation loss did not improve for "
-                       f"{config.early_stopping_patience} evaluations")
-            break
-    adapter_path = None
-    if main and status == "done":
-        adapter_path = _write_adapter(accelerator.unwrap_model(model), tokenizer, config, paths, job_id, dataset,
-                                      {"steps": state.step, "train_loss": last_loss, "val_loss": val_loss,
-                                       "best_val_loss": state.best_val_loss, "tokens_per_s": speed,
-                                       "train_seconds": state.seconds, "tokens": state.tokens})
-    accelerator.wait_for_everyone()
-    return TrainResult(status, state.step, last_loss, val_loss, speed, adapter_path, message)
+        batches = _optimizer_step(run, batches)
+        _log_train(run)
+        stopped, early = _halt_and_checkpoint(run, stop["asked"], _validate(run))
+        if stopped:
+            return _finish(run, "stopped", f"stopped at step {state.step} on request; resume continues from here")
+        if early:
+            return _finish(run, "done", f"early stop at step {state.step}: validation loss did not improve for "
+                                        f"{config.early_stopping_patience} evaluations")
+    return _finish(run, "done", "")
 
 
 class _null:
@@ -281,9 +349,9 @@ class _null:
         return False
 
 
-def _report(progress: Progress | None, record: dict, job_id: str | None, state: TrainState) -> None:
-    if progress:
-        progress(record)
+def _report(on_record: RecordCallback | None, record: dict, job_id: str | None, state: TrainState) -> None:
+    if on_record:
+        on_record(record)
     if job_id and record["kind"] == "train":
         update_job(job_id, step=state.step, max_steps=state.max_steps)
 

