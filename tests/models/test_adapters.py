@@ -80,8 +80,11 @@ def test_adapter_names_cannot_escape_the_workspace(workspace_home):
         adapters.staging_dir("../../etc")
 
 
-def test_resolve_takes_a_registered_name_or_a_folder_and_refuses_escapes(smollm2, workspace_home, tmp_path):
+def test_resolve_takes_a_registered_name_or_a_folder_and_refuses_escapes(smollm2, workspace_home, tmp_path,
+                                                                         monkeypatch):
     from workbench.errors import UnsafePath
+
+    monkeypatch.chdir(tmp_path)  # so that the escaping name below is no folder from here
 
     folder = _write_random_adapter(smollm2, tmp_path / "outside", seed=3)
     info = adapters.import_adapter(folder, "imported")
@@ -91,7 +94,7 @@ def test_resolve_takes_a_registered_name_or_a_folder_and_refuses_escapes(smollm2
     with pytest.raises(AdapterError, match="no adapter named 'missing'"):
         adapters.resolve("missing")
     with pytest.raises(UnsafePath):
-        adapters.resolve("../../etc")
+        adapters.resolve("../no-such-folder")
     assert [r["name"] for r in adapters.adapter_rows()] == ["imported"]
 
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from workbench.finetune import jobs, registry
+from workbench.finetune import jobs
+from workbench.models import adapters
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -43,4 +44,4 @@ def test_job_started_on_page_survives_the_session_and_stops_from_the_page(worksp
     assert row["status"] == "stopped"
     at.run()
     assert any(b.label == "Resume" for b in at.button)
-    assert registry.adapter_rows() == []  # a stopped run registers nothing
+    assert adapters.adapter_rows() == []  # a stopped run registers nothing

@@ -33,12 +33,9 @@ def _adapter_argument(value: str | None):
     """A folder path, or the name of an adapter in the workspace registry."""
     if value is None:
         return None
-    from pathlib import Path
-
     from workbench.models import adapters
 
-    path = Path(value).expanduser()
-    return path if path.exists() else adapters.adapters_dir() / value
+    return adapters.resolve(value).path
 
 
 def run_bias(args: argparse.Namespace) -> int:

@@ -33,12 +33,9 @@ def register(subparsers) -> None:
 
 
 def _adapter_path(value: str):
-    from pathlib import Path
-
     from workbench.models import adapters
 
-    path = Path(value).expanduser()
-    return path if path.exists() else adapters.adapters_dir() / value
+    return adapters.resolve(value).path
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -49,14 +49,7 @@ def resolve_adapter(adapter):
     """An adapter given by registry name, folder or AdapterInfo -> what `use_adapter` takes (None: the base)."""
     if adapter is None or isinstance(adapter, adapters.AdapterInfo):
         return adapter
-    from pathlib import Path
-
-    from workbench import workspace
-
-    path = Path(adapter).expanduser()
-    if path.is_dir():
-        return adapters.read_adapter(path)
-    return adapters.read_adapter(workspace.safe_child(adapters.adapters_dir(), str(adapter), field="adapter"))
+    return adapters.resolve(adapter)
 
 
 def _require_causal(loaded: LoadedModel) -> None:
