@@ -1,4 +1,4 @@
-"""Shared Streamlit pieces: the sidebar model picker, the cached loader, page registry, error display."""
+"""The Streamlit shell: the page guard, the sidebar model picker, the cached loader, page registry, error display."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from workbench import models
 from workbench.errors import WorkbenchError
@@ -23,6 +24,33 @@ PAGES = [
     ("compare.py", "Compare", ":material/compare:"),
     ("bias.py", "Bias", ":material/balance:"),
 ]
+
+# Private Streamlit flag (streamlit/runtime/pages_manager.py): v1 (pages/ folder) or v2 (st.navigation) mode.
+# Fail loudly on an upgrade that drops it; the e2e test tests/e2e/test_shell_guard.py proves the guard.
+assert hasattr(PagesManager, "uses_pages_directory"), "Streamlit changed; revisit ensure_shell"
+SHELL_KEY = "_lw_shell_ran"  # set by app.py once per session; pages rerun through app.py until it is there
+
+
+def _rerun_without_legacy_mpa() -> None:
+    # The same assignment st.navigation() makes; st.rerun() keeps the page's script hash, so the v2 rerun
+    # resolves the same URL through app.py.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+
+def leave_legacy_mpa() -> None:
+    """First statement of app.py: leave Streamlit's v1 pages/ mode before any widget exists."""
+    if PagesManager.uses_pages_directory:
+        _rerun_without_legacy_mpa()
+    st.session_state[SHELL_KEY] = True
+
+
+def ensure_shell() -> None:
+    """First statement of every page: rerun through app.py when v1 mode ran this page without the shell."""
+    if st.session_state.get(SHELL_KEY) and not PagesManager.uses_pages_directory:
+        return
+    _rerun_without_legacy_mpa()
+
 
 _load_locks: dict[ModelSpec, threading.Lock] = {}
 _load_locks_guard = threading.Lock()

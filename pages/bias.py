@@ -12,6 +12,8 @@ from workbench.bias.runs import GROUP_METRIC
 from workbench.errors import WorkbenchError
 from workbench.models import adapters
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 BASE = "none (base model)"
 SUFFIX = {"pronouns": "tsv", "crows-pairs": "csv", "bold-sentiment": "json"}
 

@@ -13,6 +13,8 @@ from workbench.evaluate.run import EvalOptions, evaluate_models, example_table
 from workbench.evaluate.sets import bundled_sets, parse_eval_set, read_eval_set
 from workbench.models import adapters
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 UPLOAD = "Upload a file…"
 
 st.title("Evaluate")

@@ -12,6 +12,8 @@ from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate_grid, logit_lens, open_step, stream_generation, token_probabilities
 from workbench.prompt_lab.grid import GridSpec, summarize_repeats, template_variables
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 st.title("Prompt lab")
 loaded = ui.current_model(kinds=("causal",))
 top = st.columns([2, 1, 3])

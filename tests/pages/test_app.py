@@ -1,5 +1,6 @@
 """Home page under Streamlit's AppTest: the model card renders; a bad model id is an error, not a crash."""
 
+import ast
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -33,6 +34,17 @@ def test_encoder_model_card_renders():
     assert {m.label: m.value for m in at.metric}["Heads (key/value)"] == "12 (12)"
 
 
-def test_every_listed_page_has_its_file_in_pages():
+def _first_statement_after_imports(path: Path) -> str:
+    body = ast.parse(path.read_text()).body
+    code = [n for n in body if not isinstance(n, ast.Import | ast.ImportFrom)
+            and not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    return ast.unparse(code[0])
+
+
+def test_every_listed_page_exists_and_starts_with_the_shell_guard():
     root = Path(APP).parent
-    assert all((root / "pages" / file).exists() for file, _, _ in ui.PAGES)
+    files = sorted(p.name for p in (root / "pages").glob("*.py") if p.name != "__init__.py")
+    assert sorted(file for file, _, _ in ui.PAGES) == files
+    for file in files:
+        assert _first_statement_after_imports(root / "pages" / file) == "ui.ensure_shell()", file
+    assert _first_statement_after_imports(Path(APP)) == "ui.leave_legacy_mpa()"
