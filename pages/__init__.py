@@ -10,7 +10,8 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from workbench import models
 from workbench.errors import WorkbenchError
-from workbench.models import LoadedModel, ModelSpec
+from workbench.models import LoadedModel, ModelSpec, adapters
+from workbench.models.adapters import AdapterInfo
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py and pages/
 OTHER = "Other: Hugging Face id or folder…"
@@ -39,17 +40,24 @@ def _rerun_without_legacy_mpa() -> None:
 
 
 def leave_legacy_mpa() -> None:
-    """First statement of app.py: leave Streamlit's v1 pages/ mode before any widget exists."""
-    if PagesManager.uses_pages_directory:
+    """First statement of app.py: leave Streamlit's v1 pages/ mode, on a session's first run before any widget
+    exists (so the first change of a sidebar widget is not lost)."""
+    if PagesManager.uses_pages_directory and SHELL_KEY not in st.session_state:
+        st.session_state[SHELL_KEY] = True
         _rerun_without_legacy_mpa()
+    # Later runs only switch the flag: a rerun would drop a button's click. (AppTest sets the flag back before
+    # every run; a server only once, at its start.)
+    PagesManager.uses_pages_directory = False
     st.session_state[SHELL_KEY] = True
 
 
 def ensure_shell() -> None:
-    """First statement of every page: rerun through app.py when v1 mode ran this page without the shell."""
-    if st.session_state.get(SHELL_KEY) and not PagesManager.uses_pages_directory:
-        return
-    _rerun_without_legacy_mpa()
+    """First statement of every page: rerun through app.py when v1 mode ran this page before the session had
+    a shell (a direct link, the first request after a server start)."""
+    # Only the session's marker counts: once app.py ran, a server never goes back to v1, while AppTest sets the
+    # flag back before every run and would lose each button click to the rerun.
+    if SHELL_KEY not in st.session_state:
+        _rerun_without_legacy_mpa()
 
 
 _load_locks: dict[ModelSpec, threading.Lock] = {}
@@ -154,6 +162,17 @@ def current_model(kinds: tuple[str, ...] = models.KINDS) -> LoadedModel:
                    "Pick another model in the sidebar.")
         st.stop()
     return loaded
+
+
+def adapter_picker(loaded: LoadedModel, key: str, *, label: str = "Adapter",
+                   multiple: bool = False) -> AdapterInfo | None | list[AdapterInfo | None]:
+    """The adapters registered for the loaded base, `adapters.BASE_CHOICE` (None) first; a list if `multiple`."""
+    registered = {a.name: a for a in adapters.list_adapters(loaded.info.name)}
+    names = [adapters.BASE_CHOICE, *registered]
+    help_text = "LoRA adapters registered for this model (Fine-tune page)."
+    if multiple:
+        return [registered.get(n) for n in st.multiselect(label, names, key=key, help=help_text)]
+    return registered.get(st.selectbox(label, names, key=key, help=help_text))
 
 
 def human_bytes(n: float) -> str:

@@ -3,34 +3,30 @@
 import ast
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
 import pages as ui
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_home_page_renders_model_card_for_default_model():
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    assert not at.exception
+def test_home_page_renders_model_card_for_default_model(open_page):
+    at = open_page()
     assert any("Model card: smollm2-135m-instruct" in s.value for s in at.subheader)
     labels = {m.label: m.value for m in at.metric}
     assert labels["Layers"] == "30"
     assert labels["Heads (key/value)"] == "9 (3)"
 
 
-def test_bad_model_id_shows_error_not_exception():
-    at = AppTest.from_file(APP, default_timeout=120).run()
+def test_bad_model_id_shows_error_not_exception(open_page):
+    at = open_page()
     at.selectbox(key="wb_model_choice").select(ui.OTHER).run()
     at.text_input(key="wb_model_custom").input("no-such-owner/no-such-model").run()
     assert not at.exception
     assert any("huggingface-cli download" in e.value for e in at.error)
 
 
-def test_encoder_model_card_renders():
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.selectbox(key="wb_model_choice").select("minilm-l6").run()
-    assert not at.exception
+def test_encoder_model_card_renders(open_page):
+    at = open_page(model="minilm-l6")
+    assert any("Model card: minilm-l6" in s.value for s in at.subheader)
     assert {m.label: m.value for m in at.metric}["Heads (key/value)"] == "12 (12)"
 
 
@@ -42,9 +38,9 @@ def _first_statement_after_imports(path: Path) -> str:
 
 
 def test_every_listed_page_exists_and_starts_with_the_shell_guard():
-    root = Path(APP).parent
-    files = sorted(p.name for p in (root / "pages").glob("*.py") if p.name != "__init__.py")
+
+    files = sorted(p.name for p in (ROOT / "pages").glob("*.py") if p.name != "__init__.py")
     assert sorted(file for file, _, _ in ui.PAGES) == files
     for file in files:
-        assert _first_statement_after_imports(root / "pages" / file) == "ui.ensure_shell()", file
-    assert _first_statement_after_imports(Path(APP)) == "ui.leave_legacy_mpa()"
+        assert _first_statement_after_imports(ROOT / "pages" / file) == "ui.ensure_shell()", file
+    assert _first_statement_after_imports(ROOT / "app.py") == "ui.leave_legacy_mpa()"
