@@ -1,4 +1,5 @@
-"""The Streamlit shell: the page guard, the sidebar model picker, the cached loader, page registry, error display."""
+"""The Streamlit shell: the page guard, the sidebar model and adapter pickers, the cached loader, page registry,
+error display."""
 
 from __future__ import annotations
 
@@ -176,6 +177,7 @@ def adapter_picker(loaded: LoadedModel, key: str, *, label: str = "Adapter",
 
 
 def human_bytes(n: float) -> str:
+    """A byte count as the pages show it ("86.7 MB"); display only, the core never formats sizes this way."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -44,3 +44,8 @@ def test_every_listed_page_exists_and_starts_with_the_shell_guard():
     for file in files:
         assert _first_statement_after_imports(ROOT / "pages" / file) == "ui.ensure_shell()", file
     assert _first_statement_after_imports(ROOT / "app.py") == "ui.leave_legacy_mpa()"
+
+
+def test_byte_counts_read_in_the_largest_unit_below_1024():
+    assert [ui.human_bytes(n) for n in (0, 1023, 1536, 90_905_000, 3 * 2**40)] == [
+        "0 B", "1023 B", "1.5 KB", "86.7 MB", "3.0 TB"]
