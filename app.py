@@ -7,6 +7,8 @@ import pages as ui
 from workbench import workspace
 from workbench.store import Store
 
+ui.leave_legacy_mpa()  # before any widget: a pages/ folder starts Streamlit in its v1 mode (see pages/__init__.py)
+
 
 def home() -> None:
     st.title("LLM Workbench")

@@ -1,4 +1,5 @@
-"""Shared Streamlit pieces: the sidebar model picker, the cached loader, page registry, error display."""
+"""The Streamlit shell: the page guard, the sidebar model and adapter pickers, the cached loader, page registry,
+error display."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import threading
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from workbench import models
 from workbench.errors import WorkbenchError
-from workbench.models import LoadedModel, ModelSpec
+from workbench.models import LoadedModel, ModelSpec, adapters
+from workbench.models.adapters import AdapterInfo
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py and pages/
 OTHER = "Other: Hugging Face id or folder…"
@@ -23,6 +26,40 @@ PAGES = [
     ("compare.py", "Compare", ":material/compare:"),
     ("bias.py", "Bias", ":material/balance:"),
 ]
+
+# Private Streamlit flag (streamlit/runtime/pages_manager.py): v1 (pages/ folder) or v2 (st.navigation) mode.
+# Fail loudly on an upgrade that drops it; the e2e test tests/e2e/test_shell_guard.py proves the guard.
+assert hasattr(PagesManager, "uses_pages_directory"), "Streamlit changed; revisit ensure_shell"
+SHELL_KEY = "_lw_shell_ran"  # set by app.py once per session; pages rerun through app.py until it is there
+
+
+def _rerun_without_legacy_mpa() -> None:
+    # The same assignment st.navigation() makes; st.rerun() keeps the page's script hash, so the v2 rerun
+    # resolves the same URL through app.py.
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+
+def leave_legacy_mpa() -> None:
+    """First statement of app.py: leave Streamlit's v1 pages/ mode, on a session's first run before any widget
+    exists (so the first change of a sidebar widget is not lost)."""
+    if PagesManager.uses_pages_directory and SHELL_KEY not in st.session_state:
+        st.session_state[SHELL_KEY] = True
+        _rerun_without_legacy_mpa()
+    # Later runs only switch the flag: a rerun would drop a button's click. (AppTest sets the flag back before
+    # every run; a server only once, at its start.)
+    PagesManager.uses_pages_directory = False
+    st.session_state[SHELL_KEY] = True
+
+
+def ensure_shell() -> None:
+    """First statement of every page: rerun through app.py when v1 mode ran this page before the session had
+    a shell (a direct link, the first request after a server start)."""
+    # Only the session's marker counts: once app.py ran, a server never goes back to v1, while AppTest sets the
+    # flag back before every run and would lose each button click to the rerun.
+    if SHELL_KEY not in st.session_state:
+        _rerun_without_legacy_mpa()
+
 
 _load_locks: dict[ModelSpec, threading.Lock] = {}
 _load_locks_guard = threading.Lock()
@@ -128,7 +165,44 @@ def current_model(kinds: tuple[str, ...] = models.KINDS) -> LoadedModel:
     return loaded
 
 
+def remembered(key: str, default):
+    """Seed a widget's value from a copy that outlives the page (Streamlit drops state of widgets not drawn).
+
+    Use as `st.number_input(..., key=ui.remembered("k", 3))` with no value argument on the widget."""
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(f"keep_{key}", default)
+    st.session_state[f"keep_{key}"] = st.session_state[key]
+    return key
+
+
+def adapter_picker(loaded: LoadedModel, key: str, *, label: str = "Adapter", multiple: bool = False,
+                   help_text: str = "LoRA adapters registered for this model (Fine-tune page).",
+                   ) -> AdapterInfo | None | list[AdapterInfo | None]:
+    """The adapters registered for the loaded base, `adapters.BASE_CHOICE` (None) first; a list if `multiple`.
+
+    The first time a session shows it, the adapter made active on the Fine-tune page is preselected (with the base
+    beside it when `multiple`); after that the user's own choice is kept across pages. A kept choice naming an
+    adapter deleted since is dropped."""
+    registered = {a.name: a for a in adapters.list_adapters(loaded.info.name)}
+    names = [adapters.BASE_CHOICE, *registered]
+    active = adapters.active_adapter(loaded.info.name)
+    first = active if active in registered else None
+    if multiple:
+        default = [adapters.BASE_CHOICE, *([first] if first else list(registered)[:1])]
+    else:
+        default = first or adapters.BASE_CHOICE
+    keep = st.session_state.get(key, st.session_state.get(f"keep_{key}"))
+    if keep is not None:
+        keep = [n for n in keep if n in names] if multiple else (keep if keep in names else adapters.BASE_CHOICE)
+        st.session_state[key] = keep
+    key = remembered(key, default)
+    if multiple:
+        return [registered.get(n) for n in st.multiselect(label, names, key=key, help=help_text)]
+    return registered.get(st.selectbox(label, names, key=key, help=help_text))
+
+
 def human_bytes(n: float) -> str:
+    """A byte count as the pages show it ("86.7 MB"); display only, the core never formats sizes this way."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

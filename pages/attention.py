@@ -16,6 +16,8 @@ from workbench.attention.row_math import row_math
 from workbench.errors import WorkbenchError
 from workbench.models.prompts import token_labels
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "bertviz"]
 OVERVIEW = 32          # thumbnail side in blocks
 FULL_ALL_LAYERS = 256  # up to this many tokens, rollout uses every layer's full maps

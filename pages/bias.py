@@ -9,26 +9,19 @@ from workbench.bias import figures as plots
 from workbench.errors import WorkbenchError
 from workbench.models import adapters
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 st.title("Bias")
 st.caption("Probes measure associations a model shows on benchmark templates and sentence pairs, not harm in "
            "use. Results are cached in the workspace per model, adapter, probe, data file and settings.")
 loaded = ui.current_model(kinds=("causal", "masked"))
 
 
-def remembered(key: str, default):
-    """Seed a widget's value from a copy that outlives the page (Streamlit drops state of widgets not drawn)."""
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(f"keep_{key}", default)
-    st.session_state[f"keep_{key}"] = st.session_state[key]
-    return key
-
-
-available = {a.name: a for a in adapters.list_adapters(loaded.info.name)}
 left, right = st.columns([2, 1])
-choice = left.selectbox("Adapter for the probes", [adapters.BASE_CHOICE, *available], key="bias_adapter",
-                        help="Registered LoRA adapters for this base model (Fine-tune page).")
-adapter = available.get(choice)
-seed = right.number_input("Sample seed", 0, 10_000, key=remembered("bias_seed", 0))
+with left:
+    adapter = ui.adapter_picker(loaded, "bias_adapter", label="Adapter for the probes")
+choice = adapter.name if adapter else adapters.BASE_CHOICE
+seed = right.number_input("Sample seed", 0, 10_000, key=ui.remembered("bias_seed", 0))
 st.info(f"Active adapter: **{choice if adapter else 'none — base model'}** on {loaded.info.name}",
         icon=":material/tune:")
 
@@ -94,7 +87,7 @@ def probe_settings(probe) -> bias.ProbeSettings:
     """The probe's own setting widgets (in columns), with the page's seed."""
     values = {}
     for column, field in zip(st.columns(len(probe.inputs)), probe.inputs):
-        key = remembered(field.key, field.default)
+        key = ui.remembered(field.key, field.default)
         values[field.field] = (column.selectbox(field.label, list(field.choices), key=key) if field.choices
                                else int(column.number_input(field.label, field.low, field.high, key=key)))
     return bias.ProbeSettings(seed=int(seed), **values)

@@ -9,6 +9,8 @@ from workbench.compare import figures as plots
 from workbench.errors import WorkbenchError
 from workbench.models import adapters
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 st.title("Compare base and fine-tuned")
 loaded = ui.current_model(kinds=("causal",))
 

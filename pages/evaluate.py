@@ -13,6 +13,8 @@ from workbench.evaluate.run import EvalOptions, evaluate_models, example_table
 from workbench.evaluate.sets import bundled_sets, parse_eval_set, read_eval_set
 from workbench.models import adapters
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 UPLOAD = "Upload a file…"
 
 st.title("Evaluate")
@@ -22,10 +24,9 @@ st.caption("Score the base model and its LoRA adapters on one set. Adapters are 
 loaded = ui.current_model(kinds=("causal",))
 
 left, right = st.columns(2)
-registered = {a.name: a for a in adapters.list_adapters(loaded.info.name)}
-chosen = left.multiselect("Models", [adapters.BASE_CHOICE] + list(registered),
-                          default=[adapters.BASE_CHOICE] + list(registered)[:1],
-                          key="ev_models", help="The base model and any adapters registered for it.")
+with left:
+    chosen = ui.adapter_picker(loaded, "ev_models", label="Models", multiple=True,
+                               help_text="The base model and any adapters registered for it.")
 folders = left.text_input("More adapter folders (comma-separated)", key="ev_folders",
                           placeholder="/path/to/adapter")
 sets = {p.name: p for p in bundled_sets()}
@@ -52,8 +53,7 @@ with st.expander("Options"):
 
 def chosen_models() -> list:
     extra = [f.strip() for f in folders.split(",") if f.strip()]
-    return [None if name == adapters.BASE_CHOICE else registered[name] for name in chosen] + \
-        [adapters.read_adapter(f) for f in extra]
+    return list(chosen) + [adapters.read_adapter(f) for f in extra]
 
 
 def load_set():

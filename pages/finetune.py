@@ -21,6 +21,8 @@ from workbench.finetune.config import (
 )
 from workbench.models import adapters
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 st.title("Fine-tune")
 loaded = ui.current_model(kinds=("causal", "encoder"))
 task = "classification" if loaded.kind == "encoder" else "causal"

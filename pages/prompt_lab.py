@@ -12,13 +12,15 @@ from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate_grid, logit_lens, open_step, stream_generation, token_probabilities
 from workbench.prompt_lab.grid import GridSpec, summarize_repeats, template_variables
 
+ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
+
 st.title("Prompt lab")
 loaded = ui.current_model(kinds=("causal",))
 top = st.columns([2, 1, 3])
-adapter_names = [adapters.BASE_CHOICE] + [a.name for a in adapters.list_adapters(loaded.info.name)]
-adapter_choice = top[0].selectbox("Adapter", adapter_names, key="pl_adapter",
-                                  help="LoRA adapters registered for this model (Fine-tune page).")
-adapter = None if adapter_choice == adapters.BASE_CHOICE else adapter_choice
+with top[0]:
+    adapter_info = ui.adapter_picker(loaded, "pl_adapter")
+adapter = adapter_info.name if adapter_info else None
+adapter_choice = adapter or adapters.BASE_CHOICE
 chat = top[1].toggle("Chat template", value=loaded.info.has_chat_template, key="pl_chat")
 system = top[2].text_input("System prompt", key="pl_system", disabled=not chat) or None
 st.caption(f"Model **{loaded.info.name}** · active adapter: **{adapter_choice}** · {loaded.info.dtype} on "
@@ -114,7 +116,9 @@ try:
                                              "top_p": 1.0, "repetition_penalty": 1.0}]),
                               num_rows="dynamic", key="pl_sets")
         cols = st.columns(4)
-        grid_adapters = cols[0].multiselect("Adapters", adapter_names, default=[adapter_choice], key="pl_grid_ad")
+        st.session_state.setdefault("pl_grid_ad", [adapter_choice])  # the grid starts with the adapter above
+        with cols[0]:
+            grid_adapters = ui.adapter_picker(loaded, "pl_grid_ad", label="Adapters", multiple=True)
         repeats = int(cols[1].number_input("Repeats", 1, 16, 1, key="pl_repeats"))
         grid_seed = int(cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="pl_grid_seed"))
         batch = int(cols[3].number_input("Batch size", 1, 32, 8, key="pl_batch"))
@@ -125,7 +129,7 @@ try:
                 "template": template, "rows": [{n: str(r[n]) for n in names} for r in rows.to_dict("records")],
                 "param_sets": [{k: (int(v) if k in ("max_new_tokens", "top_k") else v) for k, v in s.items()
                                 if pd.notna(v)} for s in sets.to_dict("records")],
-                "adapters": [None if a == adapters.BASE_CHOICE else a for a in grid_adapters],
+                "adapters": [a.name if a else None for a in grid_adapters],
                 "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
                 "batch_size": batch})
             bar = st.progress(0.0, text="Starting")

@@ -41,3 +41,21 @@ def workspace_home(tmp_path, monkeypatch):
 def pytest_collection_modifyitems(items):
     """Browser tests last: they are the slowest, and a failure in core tests should show first."""
     items.sort(key=lambda item: "/e2e/" in str(item.fspath))
+
+
+@pytest.fixture
+def open_page():
+    """Opens a page as a browser does: app.py (the shell) first, optionally another sidebar model, then the page
+    (`None` stays on the home page). Returns the AppTest, already checked for exceptions."""
+    from streamlit.testing.v1 import AppTest
+
+    def _open(name: str | None = None, *, model: str | None = None) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+        if model is not None:
+            at.selectbox(key="wb_model_choice").select(model).run()
+        if name is not None:
+            at.switch_page(f"pages/{name}.py").run()
+        assert not at.exception, at.exception
+        return at
+
+    return _open

@@ -1,17 +1,12 @@
 """End-to-end harness: `streamlit run app.py` on a free loopback port, driven by Debian's chromium."""
 
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # e2e tests import `harness` by name
-from harness import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, ROOT
+from harness import CHROMIUM, CHROMIUM_FLAGS, serve
 
 
 def pytest_collection_modifyitems(items):
@@ -20,41 +15,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """One app server for the whole e2e session, on its own empty workspace."""
-    port = _free_port()
-    env = dict(os.environ, WORKBENCH_HOME=str(tmp_path_factory.mktemp("e2e-home")))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not answer on " + url)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serve(tmp_path_factory.mktemp("e2e-home"), "streamlit") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

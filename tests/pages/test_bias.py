@@ -1,22 +1,9 @@
 """Bias page under AppTest: a probe runs from its button, its result is cached for the next visit, and an
 encoder without an LM head gets a message instead of a crash."""
 
-from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-def _bias_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/bias.py").run()
-    return at
-
-
-def test_crows_pairs_runs_from_its_button_and_is_cached_on_reopen(workspace_home):
-    at = _bias_page()
-    assert not at.exception
+def test_crows_pairs_runs_from_its_button_and_is_cached_on_reopen(workspace_home, open_page):
+    at = open_page("bias")
     assert any("Active adapter: **none — base model**" in i.value for i in at.info)
     assert any("CC BY-SA 4.0" in c.value for c in at.caption) and any("MIT" in c.value for c in at.caption)
     at.number_input(key="bias_n_pairs").set_value(4).run()
@@ -30,9 +17,6 @@ def test_crows_pairs_runs_from_its_button_and_is_cached_on_reopen(workspace_home
     assert any(c.value.startswith("Cached in") for c in reopened.caption)
 
 
-def test_encoder_model_gets_a_warning_not_a_traceback(workspace_home):
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.selectbox(key="wb_model_choice").select("minilm-l6").run()
-    at.switch_page("pages/bias.py").run()
-    assert not at.exception
+def test_encoder_model_gets_a_warning_not_a_traceback(workspace_home, open_page):
+    at = open_page("bias", model="minilm-l6")
     assert any("needs a causal or masked model" in w.value for w in at.warning)

@@ -1,42 +1,9 @@
 """Evaluate and Compare pages under Streamlit's AppTest with a real random LoRA adapter in the workspace."""
 
-import os
-from pathlib import Path
-
-import pytest
-from streamlit.testing.v1 import AppTest
-
 from workbench.models import adapters
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
-
-@pytest.fixture(scope="module")
-def workspace_with_adapter(smollm2, tmp_path_factory):
-    """A workspace holding one registered random adapter for SmolLM2, for the whole module."""
-    import importlib.util
-
-    # The helper lives in tests/evaluate/test_run.py; load it by path (tests/e2e has a namesake).
-    helper = Path(__file__).parents[1] / "evaluate" / "test_run.py"
-    spec = importlib.util.spec_from_file_location("unit_test_evaluate", helper)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    make_random_adapters = module.make_random_adapters
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("eval-page-home")))
-        make_random_adapters(smollm2, ["page-lora"])
-        yield os.environ["WORKBENCH_HOME"]
-
-
-def open_page(name: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception
-    return at
-
-
-def test_evaluate_page_scores_base_and_adapter_and_records_the_run(workspace_with_adapter):
+def test_evaluate_page_scores_base_and_adapter_and_records_the_run(workspace_with_adapter, open_page):
     at = open_page("evaluate")
     assert at.multiselect(key="ev_models").value == [adapters.BASE_CHOICE, "page-lora"]
     at.selectbox(key="ev_set").select("eval_facts.jsonl")
@@ -52,7 +19,7 @@ def test_evaluate_page_scores_base_and_adapter_and_records_the_run(workspace_wit
     assert "run_id" in at.dataframe[-1].value.columns  # history lists the run
 
 
-def test_evaluate_page_reports_bad_metric_for_text_set(workspace_with_adapter):
+def test_evaluate_page_reports_bad_metric_for_text_set(workspace_with_adapter, open_page):
     at = open_page("evaluate")
     at.selectbox(key="ev_set").select("eval_text.txt")
     at.multiselect(key="ev_metrics").set_value(["bleu"])
@@ -61,7 +28,7 @@ def test_evaluate_page_reports_bad_metric_for_text_set(workspace_with_adapter):
     assert any("eval_text.txt:1, field `reference`: bleu compares" in e.value for e in at.error)
 
 
-def test_compare_page_shows_both_outputs_shift_and_attention_diff(workspace_with_adapter):
+def test_compare_page_shows_both_outputs_shift_and_attention_diff(workspace_with_adapter, open_page):
     at = open_page("compare")
     assert at.selectbox(key="cmp_adapter").value == "page-lora"
     at.number_input(key="cmp_max_new").set_value(4)
@@ -73,3 +40,18 @@ def test_compare_page_shows_both_outputs_shift_and_attention_diff(workspace_with
     at.button(key="cmp_attn_run").click().run()
     assert not at.exception and not at.error
     assert any("Click a cell" in c.value for c in at.caption)
+
+
+def test_the_adapter_made_active_is_preselected_and_a_kept_choice_wins_after(workspace_with_adapter, open_page):
+    adapters.set_active_adapter("smollm2-135m-instruct", "page-lora")
+    try:
+        at = open_page("prompt_lab")
+        assert at.selectbox(key="pl_adapter").value == "page-lora"
+        at.selectbox(key="pl_adapter").select(adapters.BASE_CHOICE).run()
+        at.switch_page("pages/bias.py").run()
+        assert at.selectbox(key="bias_adapter").value == "page-lora"
+        at.switch_page("pages/prompt_lab.py").run()
+        assert not at.exception
+        assert at.selectbox(key="pl_adapter").value == adapters.BASE_CHOICE  # the user's choice, not the default
+    finally:
+        adapters.set_active_adapter("smollm2-135m-instruct", None)

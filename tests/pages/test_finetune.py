@@ -1,25 +1,13 @@
 """Fine-tune page under AppTest: a job started from the page outlives the session; Stop on the page stops it."""
 
 import time
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
 
 from workbench.finetune import jobs
 from workbench.models import adapters
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/finetune.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def test_job_started_on_page_survives_the_session_and_stops_from_the_page(workspace_home):
-    at = open_page()
+def test_job_started_on_page_survives_the_session_and_stops_from_the_page(workspace_home, open_page):
+    at = open_page("finetune")
     assert any("format `prompt_response`" in m.value for m in at.markdown)
     at.number_input(key="ft_max_length").set_value(48)
     at.number_input(key="ft_steps").set_value(60)
@@ -36,7 +24,7 @@ def test_job_started_on_page_survives_the_session_and_stops_from_the_page(worksp
         time.sleep(0.3)
     assert jobs.job(job_id)["status"] == "running"
 
-    at = open_page()
+    at = open_page("finetune")
     at.session_state["ft_job"] = job_id
     at.run()
     at.button(key="ft_stop").click().run()

@@ -1,40 +1,54 @@
-"""Prompt lab page under AppTest: generate, token view, decoding step, grid and history without exceptions."""
+"""Prompt lab page under AppTest: generate, token view, decoding step, grid and history; the shared adapter
+picker lists the registered adapters after the no-adapter choice and runs the one picked."""
 
-from pathlib import Path
+import json
 
 from streamlit.testing.v1 import AppTest
 
 from workbench.models import adapters
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+def _chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
 
 
-def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/prompt_lab.py").run()
-    assert not at.exception
-    return at
-
-
-def test_prompt_lab_generates_and_opens_token_views_and_history(workspace_home):
-    at = _page()
+def test_prompt_lab_generates_and_opens_token_views_and_history(workspace_home, open_page):
+    at = open_page("prompt_lab")
     assert any(f"active adapter: **{adapters.BASE_CHOICE}**" in c.value for c in at.caption)
     at.number_input(key="pl_max").set_value(6)
     at.button(key="pl_generate").click().run()
     assert not at.exception, at.exception
     assert any("Paris" in m.value for m in at.markdown)
+    assert any("+ 6 new tokens" in c.value and "adapter base" in c.value for c in at.caption)
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Prompt perplexity"]) > 1
-    assert at.slider(key="pl_step").max >= 1
+    assert at.slider(key="pl_step").max == 5
     at.button(key="pl_forward").click().run()
     assert not at.exception and at.slider(key="pl_step").value == 1
-    assert len(at.get("plotly_chart")) >= 2
-    assert len(at.dataframe) >= 1  # the history table lists the run
+    titles = _chart_titles(at)
+    assert titles[0] == "6 generated tokens, coloured by probability"
+    assert titles[1].startswith("Step 1: drew")
+    history = at.dataframe[-1].value
+    assert history[["kind", "adapters", "new tokens"]].to_dict("records") == [
+        {"kind": "generate", "adapters": adapters.BASE_CHOICE, "new tokens": 6}]
+    assert "Paris" in history["first output"][0]
 
 
-def test_grid_without_adapters_is_an_error_naming_the_field(workspace_home):
-    at = _page()
+def test_grid_without_adapters_is_an_error_naming_the_field(workspace_home, open_page):
+    at = open_page("prompt_lab")
     at.multiselect(key="pl_grid_ad").set_value([]).run()
     at.button(key="pl_run_grid").click().run()
     assert not at.exception
     assert any("field `adapters`" in e.value for e in at.error)
+
+
+def test_adapter_picker_lists_registered_adapters_and_the_picked_one_runs(workspace_with_adapter, open_page):
+    at = open_page("prompt_lab")
+    assert at.selectbox(key="pl_adapter").options == [adapters.BASE_CHOICE, "page-lora"]
+    assert at.multiselect(key="pl_grid_ad").value == [adapters.BASE_CHOICE]
+    at.selectbox(key="pl_adapter").select("page-lora").run()
+    assert any("active adapter: **page-lora**" in c.value for c in at.caption)
+    at.number_input(key="pl_max").set_value(3)
+    at.button(key="pl_generate").click().run()
+    assert not at.exception, at.exception
+    assert any("adapter page-lora" in c.value for c in at.caption)
