@@ -10,10 +10,10 @@ import torch
 
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel, adapters
-from workbench.models.batching import left_pad, length_batches
+from workbench.models.batching import left_pad, length_batches, padding_id
 from workbench.models.prompts import chat_prompt, text_ids
 from workbench.progress import Progress, no_progress
-from workbench.prompt_lab.decoding import SamplingParams, decode, seeded_generators, stop_token_ids
+from workbench.prompt_lab.decoding import SamplingParams, StopFlag, generate_tokens, stop_token_ids
 from workbench.prompt_lab.grid import GridSpec, render_template
 from workbench.prompt_lab.token_views import logit_lens, open_step, token_probabilities  # noqa: F401  (re-exported)
 
@@ -99,8 +99,30 @@ def generate_greedy(loaded: LoadedModel, prompt: str, *, max_new_tokens: int = 6
                       token_ids=new.tolist())
 
 
+class _TokenQueue:
+    """A transformers streamer: new token ids onto a queue (the prompt, pushed first, is skipped); None at the end."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self.queue: queue.Queue = queue.Queue()
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.prompt_seen:
+            self.queue.put(int(value.reshape(-1)[0]))
+        self.prompt_seen = True
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+
 class GenerationStream:
-    """Iterate to get text pieces as they are decoded (for `st.write_stream`); `.result` is set at the end."""
+    """Iterate to get text pieces as they are decoded (for `st.write_stream`); `.result` is set at the end.
+
+    `generate` runs in a worker thread that takes and releases the model lock itself; the iterator never holds
+    it, and closing the iterator (from any thread) stops the worker after the current token and waits for it.
+    """
 
     def __init__(self, loaded: LoadedModel, prompt: str, params: SamplingParams, *, chat: bool,
                  system: str | None, seed: int, adapter) -> None:
@@ -111,30 +133,58 @@ class GenerationStream:
         self.prompt_ids, self.warnings = encode_prompt(loaded, self.text, chat=chat,
                                                        max_new_tokens=params.max_new_tokens)
         self.result: Generation | None = None
+        self.active: str | None = None
+        self.error: BaseException | None = None
+
+    def _work(self, tokens: _TokenQueue, stop: StopFlag) -> None:
+        """The worker thread: generate under the lock, tokens onto the queue, any error kept for the reader."""
+        ids, mask = left_pad([self.prompt_ids], padding_id(self.loaded.tokenizer))
+        try:
+            with adapters.use_adapter(self.loaded, self.adapter) as self.active:
+                generate_tokens(self.loaded, ids, mask, self.params, [self.seed], streamer=tokens, stop=stop)
+        except BaseException as err:  # handed to the reading thread, raised there
+            self.error = err
+        finally:
+            tokens.queue.put(None)
 
     def __iter__(self) -> Iterator[str]:
-        loaded, tok = self.loaded, self.loaded.tokenizer
-        ids, mask = left_pad([self.prompt_ids], tok.pad_token_id or 0)
-        generators = seeded_generators([self.seed], loaded.device)
+        import threading
+
+        tok = self.loaded.tokenizer
+        tokens, stop = _TokenQueue(), StopFlag()
+        worker = threading.Thread(target=self._work, args=(tokens, stop), daemon=True, name="workbench-generate")
         new: list[int] = []
         shown = ""
         start = time.perf_counter()
-        with adapters.use_adapter(loaded, self.adapter) as active, torch.inference_mode():
-            for token in decode(loaded, ids, mask, self.params, generators):
-                new.append(int(token[0]))
+        worker.start()
+        try:
+            while (token := tokens.queue.get()) is not None:
+                new.append(token)
                 text = tok.decode(new, skip_special_tokens=True)
                 if not text.endswith("\ufffd") and text.startswith(shown):  # hold back half a UTF-8 character
                     piece, shown = text[len(shown):], text
                     if piece:
                         yield piece
+        finally:
+            stop.set()
+            worker.join()
+        if self.error is not None:
+            raise self.error
+        new = _until_stop(self.loaded, new)
         text = tok.decode(new, skip_special_tokens=True)
         if text.startswith(shown) and len(text) > len(shown):
             yield text[len(shown):]
         self.result = Generation(
             prompt=self.text, text=text, prompt_tokens=len(self.prompt_ids), new_tokens=len(new),
             seconds=time.perf_counter() - start, prompt_ids=list(self.prompt_ids), token_ids=new,
-            finish_reason=_finish_reason(loaded, new), seed=self.seed, params=self.params.to_dict(),
-            adapter=active, warnings=list(self.warnings))
+            finish_reason=_finish_reason(self.loaded, new), seed=self.seed, params=self.params.to_dict(),
+            adapter=self.active, warnings=list(self.warnings))
+
+
+def _until_stop(loaded: LoadedModel, new: list[int]) -> list[int]:
+    """New tokens up to and including the first stop token."""
+    stops = stop_token_ids(loaded)
+    return new[:next((k + 1 for k, t in enumerate(new) if t in stops), len(new))]
 
 
 def _finish_reason(loaded: LoadedModel, new: list[int]) -> str:
@@ -229,19 +279,15 @@ def _run_batch(loaded: LoadedModel, sequences: list[list[int]], seeds: list[int]
                params: SamplingParams) -> list[tuple[str, int, str, float]]:
     """Decode one left-padded batch; (text, new tokens, finish reason, seconds per cell) per row."""
     tok = loaded.tokenizer
-    ids, mask = left_pad(sequences, tok.pad_token_id or 0)
+    ids, mask = left_pad(sequences, padding_id(tok))
     begin = time.perf_counter()
-    with loaded.lock, torch.inference_mode():
-        steps = list(decode(loaded, ids, mask, params, seeded_generators(seeds, loaded.device)))
-    new = torch.stack(steps, dim=1).tolist()  # (B, steps)
+    with loaded.lock:
+        new = generate_tokens(loaded, ids, mask, params, seeds).tolist()  # (B, N)
     seconds = (time.perf_counter() - begin) / len(sequences)
     results = []
-    stops = stop_token_ids(loaded)
     for row in new:
-        end = next((k + 1 for k, t in enumerate(row) if t in stops), len(row))
-        row = row[:end]
-        results.append((tok.decode(row, skip_special_tokens=True), len(row),
-                        "stop" if row and row[-1] in stops else "length", seconds))
+        row = _until_stop(loaded, row)
+        results.append((tok.decode(row, skip_special_tokens=True), len(row), _finish_reason(loaded, row), seconds))
     return results
 
 
