@@ -1,7 +1,8 @@
 """Generation speed, each ratio the median of interleaved repetitions (baseline, candidate, baseline, ...):
 the grid against one left-padded plain `model.generate` batch (8 chat prompts, and 24 cells of mixed prompt
-lengths and max tokens), one stream against plain `generate`, and the memory-bandwidth limit; outputs checked
-against one-by-one greedy. Ends with one JSON line holding every figure. `python -m bench generation`.
+lengths and max tokens), one stream against plain `generate`, the memory-bandwidth limit, and the int8 fast mode
+against plain `generate` with its agreement with exact greedy; outputs checked against one-by-one greedy.
+Ends with one JSON line holding every figure. `python -m bench generation`.
 
 Smaller runs for a quick check: BENCH_NEW_TOKENS (64), BENCH_PROMPTS (8), BENCH_REPEATS (3), BENCH_MIXED_ROWS (12).
 """
@@ -174,6 +175,32 @@ def stream_figures(b: Bench, prompt: str) -> dict:
             "bandwidth_gb_s": bandwidth / 1e9, "limit_tok_s": limit, "ours_share_of_limit": ours_med / limit}
 
 
+def fast_figures(b: Bench, prompts: list[str]) -> dict:
+    """Fast mode (int8 copy) against plain `generate` on one stream, interleaved; its agreement with exact greedy:
+    outputs identical, and the share of tokens before the first difference."""
+    from workbench.prompt_lab.decoding import SamplingParams
+    from workbench.prompt_lab.fast import quantised_copy
+    from workbench.prompt_lab.generation import generate
+
+    with b.loaded.lock:
+        quantised_copy(b.loaded)  # made once, outside the timing
+    ids = b.encode(prompts[:1])
+    run = interleaved(lambda: b.plain(ids, NEW_TOKENS)[0],
+                      lambda: generate(b.loaded, prompts[0], SamplingParams(NEW_TOKENS), chat=True, fast=True))
+    identical, prefix = 0, []
+    for prompt, exact in zip(prompts, (b.plain([s], NEW_TOKENS)[0] for s in b.encode(prompts))):
+        fast = generate(b.loaded, prompt, SamplingParams(NEW_TOKENS), chat=True, fast=True).token_ids
+        same = next((k for k, (x, y) in enumerate(zip(exact, fast)) if x != y), min(len(exact), len(fast)))
+        identical += exact == fast
+        prefix.append(same / max(len(exact), 1))
+    print(f"fast mode (int8 dynamic, approximate): {run['ratio']:.2f}x plain single stream "
+          f"[{run['ratio_min']:.2f}-{run['ratio_max']:.2f}]; goal 2x")
+    print(f"  agreement with exact greedy: {identical}/{len(prompts)} outputs identical, "
+          f"{statistics.mean(prefix):.0%} of tokens before the first difference")
+    return {"plain_s": run["baseline_s"], "fast_s": run["candidate_s"], "fast_vs_plain": run["ratio"],
+            "identical_outputs": identical, "prompts": len(prompts), "agreeing_prefix_share": statistics.mean(prefix)}
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     load_average = os.getloadavg()[0]
@@ -187,7 +214,8 @@ def main() -> None:
     prompts = (PROMPTS * (N_PROMPTS // len(PROMPTS) + 1))[:N_PROMPTS]
     figures = {"bench": "generation", "valid": valid, "load_average": load_average, "repeats": REPEATS,
                "threads": torch.get_num_threads(), "grid": grid_figures(b, prompts),
-               "mixed_grid": mixed_figures(b, MIXED_ROWS), "stream": stream_figures(b, PROMPTS[0])}
+               "mixed_grid": mixed_figures(b, MIXED_ROWS), "stream": stream_figures(b, PROMPTS[0]),
+               "fast": fast_figures(b, prompts)}
     print(json.dumps(figures))
 
 

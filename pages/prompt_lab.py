@@ -49,8 +49,11 @@ try:
         prompt = st.text_area("Prompt", "What is the capital of France?", key="pl_prompt")
         params = sampling_widgets("pl")
         seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="pl_seed"))
+        fast = st.toggle("Fast mode (int8, approximate)", key="pl_fast",
+                         help="An int8 copy of the base model on CPU: faster, outputs approximate.")
         if st.button("Generate", type="primary", key="pl_generate"):
-            stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter)
+            stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter,
+                                       fast=fast)
             for warning in stream.warnings:
                 st.warning(warning)
             st.write_stream(stream)
@@ -64,7 +67,8 @@ try:
             g = last["gen"]
             st.caption(f"Run {last['run']} · {g.prompt_tokens} prompt + {g.new_tokens} new tokens in {g.seconds:.2f} s "
                        f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
-                       f"adapter {g.adapter or adapters.BASE_CHOICE}")
+                       f"adapter {g.adapter or adapters.BASE_CHOICE}"
+                       + (f" · **{g.approximate}**" if g.approximate else ""))
 
     with tabs[1]:
         if (last := last_generation()) is not None:

@@ -14,6 +14,7 @@ from workbench.models.batching import left_pad, length_batches, padding_id
 from workbench.models.prompts import chat_prompt, text_ids
 from workbench.progress import Progress, no_progress
 from workbench.prompt_lab.decoding import SamplingParams, StopFlag, generate_tokens, stop_token_ids
+from workbench.prompt_lab.fast import FAST_LABEL, check_fast, quantised_copy
 from workbench.prompt_lab.grid import GridSpec, render_template
 from workbench.prompt_lab.token_views import logit_lens, open_step, token_probabilities  # noqa: F401  (re-exported)
 
@@ -36,6 +37,7 @@ class Generation:
     params: dict = field(default_factory=dict)
     adapter: str | None = None
     warnings: list[str] = field(default_factory=list)
+    approximate: str | None = None  # how a fast mode approximated the model; None: the exact model
 
 
 def format_prompt(loaded: LoadedModel, user: str, *, chat: bool = False, system: str | None = None) -> str:
@@ -125,9 +127,11 @@ class GenerationStream:
     """
 
     def __init__(self, loaded: LoadedModel, prompt: str, params: SamplingParams, *, chat: bool,
-                 system: str | None, seed: int, adapter) -> None:
+                 system: str | None, seed: int, adapter, fast: bool = False) -> None:
         _require_causal(loaded)
-        self.loaded, self.params, self.seed = loaded, params, seed
+        self.loaded, self.params, self.seed, self.fast = loaded, params, seed, fast
+        if fast:
+            check_fast(loaded, adapter)
         self.adapter = resolve_adapter(adapter)
         self.text = format_prompt(loaded, prompt, chat=chat, system=system)
         self.prompt_ids, self.warnings = encode_prompt(loaded, self.text, chat=chat,
@@ -141,7 +145,9 @@ class GenerationStream:
         ids, mask = left_pad([self.prompt_ids], padding_id(self.loaded.tokenizer))
         try:
             with adapters.use_adapter(self.loaded, self.adapter) as self.active:
-                generate_tokens(self.loaded, ids, mask, self.params, [self.seed], streamer=tokens, stop=stop)
+                model = quantised_copy(self.loaded) if self.fast else None
+                generate_tokens(self.loaded, ids, mask, self.params, [self.seed], model=model, streamer=tokens,
+                                stop=stop)
         except BaseException as err:  # handed to the reading thread, raised there
             self.error = err
         finally:
@@ -178,7 +184,7 @@ class GenerationStream:
             prompt=self.text, text=text, prompt_tokens=len(self.prompt_ids), new_tokens=len(new),
             seconds=time.perf_counter() - start, prompt_ids=list(self.prompt_ids), token_ids=new,
             finish_reason=_finish_reason(self.loaded, new), seed=self.seed, params=self.params.to_dict(),
-            adapter=self.active, warnings=list(self.warnings))
+            adapter=self.active, warnings=list(self.warnings), approximate=FAST_LABEL if self.fast else None)
 
 
 def _until_stop(loaded: LoadedModel, new: list[int]) -> list[int]:
@@ -192,18 +198,21 @@ def _finish_reason(loaded: LoadedModel, new: list[int]) -> str:
 
 
 def stream_generation(loaded: LoadedModel, prompt: str, params: SamplingParams | None = None, *,
-                      chat: bool = False, system: str | None = None, seed: int = 0,
-                      adapter=None) -> GenerationStream:
-    """A generation that streams its text; validates the prompt at once, runs when iterated."""
+                      chat: bool = False, system: str | None = None, seed: int = 0, adapter=None,
+                      fast: bool = False) -> GenerationStream:
+    """A generation that streams its text; validates the prompt at once, runs when iterated.
+
+    `fast`: an int8 copy of the base model (CPU), labelled approximate."""
     return GenerationStream(loaded, prompt, params or SamplingParams(), chat=chat, system=system, seed=seed,
-                            adapter=adapter)
+                            adapter=adapter, fast=fast)
 
 
 def generate(loaded: LoadedModel, prompt: str, params: SamplingParams | None = None, *, chat: bool = False,
-             system: str | None = None, seed: int = 0, adapter=None,
+             system: str | None = None, seed: int = 0, adapter=None, fast: bool = False,
              on_text: Callable[[str], None] | None = None) -> Generation:
-    """Generate one continuation with our decoder; `on_text` gets each piece of text as it is produced."""
-    stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter)
+    """Generate one continuation; `on_text` gets each piece of text as it is produced."""
+    stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter,
+                               fast=fast)
     for piece in stream:
         if on_text:
             on_text(piece)
@@ -228,6 +237,7 @@ class Cell:
     new_tokens: int
     finish_reason: str
     seconds: float       # this cell's share of its batch's time
+    approximate: str | None = None  # the fast mode's label; None: the exact model
 
 
 @dataclass(frozen=True)
@@ -236,6 +246,7 @@ class GridResult:
     seconds: float
     batches: int
     warnings: list[str] = field(default_factory=list)
+    approximate: str | None = None  # the fast mode's label; None: the exact model
 
 
 def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress = no_progress) -> GridResult:
@@ -244,6 +255,8 @@ def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress = n
     Greedy repeats are decoded once (they are identical by construction); sampled repeat r uses seed + r.
     """
     _require_causal(loaded)
+    for adapter in spec.adapters if spec.fast else ():
+        check_fast(loaded, adapter)
     prompts = [format_prompt(loaded, render_template(spec.template, row, row_index=i), chat=spec.chat,
                              system=spec.system) for i, row in enumerate(spec.rows)]
     jobs = [(a, p, i, r) for a in spec.adapters for p in spec.param_sets for i in range(len(prompts))
@@ -266,23 +279,25 @@ def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress = n
                     progress(finished / total, f"{active or adapters.BASE_CHOICE} · {params.label}: "
                                                f"cells {finished + 1}-{finished + len(chunk)} of {total}")
                     texts = _run_batch(loaded, [encoded[i] for i, _ in chunk],
-                                       [spec.seed + r for _, r in chunk], params)
+                                       [spec.seed + r for _, r in chunk], params, fast=spec.fast)
                     for (i, r), out in zip(chunk, texts):
                         outputs[(adapter, params, i, r)] = (*out, len(encoded[i]), active)
                     finished += len(chunk)
                     batches += 1
     progress(1.0, f"{total} cells in {batches} batches")
-    return GridResult(_cells(spec, prompts, outputs), time.perf_counter() - start, batches, warnings)
+    return GridResult(_cells(spec, prompts, outputs), time.perf_counter() - start, batches, warnings,
+                      approximate=FAST_LABEL if spec.fast else None)
 
 
-def _run_batch(loaded: LoadedModel, sequences: list[list[int]], seeds: list[int],
-               params: SamplingParams) -> list[tuple[str, int, str, float]]:
+def _run_batch(loaded: LoadedModel, sequences: list[list[int]], seeds: list[int], params: SamplingParams,
+               *, fast: bool) -> list[tuple[str, int, str, float]]:
     """Decode one left-padded batch; (text, new tokens, finish reason, seconds per cell) per row."""
     tok = loaded.tokenizer
     ids, mask = left_pad(sequences, padding_id(tok))
     begin = time.perf_counter()
     with loaded.lock:
-        new = generate_tokens(loaded, ids, mask, params, seeds).tolist()  # (B, N)
+        model = quantised_copy(loaded) if fast else None
+        new = generate_tokens(loaded, ids, mask, params, seeds, model=model).tolist()  # (B, N)
     seconds = (time.perf_counter() - begin) / len(sequences)
     results = []
     for row in new:
@@ -305,5 +320,5 @@ def _cells(spec: GridSpec, prompts: list[str], outputs: dict) -> list[Cell]:
                     cells.append(Cell(adapter=active, params=params.label, row=i, variables=dict(spec.rows[i]),
                                       repeat=r, seed=spec.seed + r, prompt=prompt, text=text,
                                       prompt_tokens=n_prompt, new_tokens=n_new, finish_reason=reason,
-                                      seconds=seconds))
+                                      seconds=seconds, approximate=FAST_LABEL if spec.fast else None))
     return cells

@@ -20,7 +20,7 @@ from workbench.prompt_lab.grid import GridSpec
 from workbench.store import Store
 
 COLUMNS = ("id", "created", "kind", "model", "adapters", "prompt", "spec", "seed", "environment", "outputs",
-           "prompt_tokens", "new_tokens", "seconds")
+           "prompt_tokens", "new_tokens", "seconds", "approximate")
 JSON_COLUMNS = ("adapters", "spec", "environment", "outputs")
 
 
@@ -45,6 +45,7 @@ class Run:
     prompt_tokens: int
     new_tokens: int
     seconds: float
+    approximate: str | None = None  # the fast mode that made it (e.g. int8 weights); None: the exact model
 
 
 def environment(loaded: LoadedModel, batch_size: int) -> dict:
@@ -74,15 +75,16 @@ def record_generation(loaded: LoadedModel, gen: Generation, *, user_prompt: str,
                       system: str | None, store: Store | None = None) -> int:
     """Store one generation with its settings; returns the run id."""
     spec = {"prompt": user_prompt, "chat": chat, "system": system, "params": gen.params, "seed": gen.seed,
-            "adapter": gen.adapter}
+            "adapter": gen.adapter, "fast": gen.approximate is not None}
     output = {"adapter": gen.adapter, "params": SamplingParams(**gen.params).label, "text": gen.text,
               "prompt_tokens": gen.prompt_tokens, "new_tokens": gen.new_tokens, "finish_reason": gen.finish_reason,
-              "seconds": gen.seconds, "seed": gen.seed, "token_ids": gen.token_ids, "warnings": gen.warnings}
+              "seconds": gen.seconds, "seed": gen.seed, "token_ids": gen.token_ids, "warnings": gen.warnings,
+              "approximate": gen.approximate}
     return _insert(store, {"created": time.time(), "kind": "generate", "model": loaded.info.name,
                            "adapters": [gen.adapter], "prompt": user_prompt, "spec": spec, "seed": gen.seed,
                            "environment": environment(loaded, 1), "outputs": [output],
                            "prompt_tokens": gen.prompt_tokens, "new_tokens": gen.new_tokens,
-                           "seconds": gen.seconds})
+                           "seconds": gen.seconds, "approximate": gen.approximate})
 
 
 def record_grid(loaded: LoadedModel, spec: GridSpec, result: GridResult, store: Store | None = None) -> int:
@@ -92,7 +94,8 @@ def record_grid(loaded: LoadedModel, spec: GridSpec, result: GridResult, store: 
                            "adapters": list(spec.adapters), "prompt": spec.template, "spec": spec.to_dict(),
                            "seed": spec.seed, "environment": environment(loaded, spec.batch_size),
                            "outputs": outputs, "prompt_tokens": sum(c.prompt_tokens for c in result.cells),
-                           "new_tokens": sum(c.new_tokens for c in result.cells), "seconds": result.seconds})
+                           "new_tokens": sum(c.new_tokens for c in result.cells), "seconds": result.seconds,
+                           "approximate": result.approximate})
 
 
 def _run_from_row(row) -> Run:
@@ -139,7 +142,7 @@ def rerun(loaded: LoadedModel, run: Run, store: Store | None = None) -> int:
     if run.kind == "generate":
         params = SamplingParams(**spec["params"])
         gen = generate(loaded, spec["prompt"], params, chat=spec["chat"], system=spec["system"],
-                       seed=spec["seed"], adapter=spec.get("adapter"))
+                       seed=spec["seed"], adapter=spec.get("adapter"), fast=spec.get("fast", False))
         return record_generation(loaded, gen, user_prompt=spec["prompt"], chat=spec["chat"],
                                  system=spec["system"], store=store)
     grid = GridSpec.from_dict(spec)
@@ -170,7 +173,7 @@ def export_runs(runs: list[Run], fmt: str) -> str:
         raise InvalidSetting(f"export format must be csv or json, got {fmt!r}", field="format")
     buffer = io.StringIO()
     fields = ["run", "created", "kind", "model", "adapter", "params", "row", "repeat", "seed", "prompt", "text",
-              "prompt_tokens", "new_tokens", "seconds", "dtype", "device", "batch_size"]
+              "prompt_tokens", "new_tokens", "seconds", "dtype", "device", "batch_size", "approximate"]
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for r in runs:
@@ -182,7 +185,7 @@ def export_runs(runs: list[Run], fmt: str) -> str:
                              "prompt_tokens": o.get("prompt_tokens"), "new_tokens": o.get("new_tokens"),
                              "seconds": o.get("seconds"), "dtype": r.environment.get("dtype"),
                              "device": r.environment.get("device"),
-                             "batch_size": r.environment.get("batch_size")})
+                             "batch_size": r.environment.get("batch_size"), "approximate": r.approximate or ""})
     return buffer.getvalue()
 
 
@@ -191,4 +194,5 @@ def runs_table(runs: list[Run]) -> list[dict]:
     return [{"id": r.id, "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)), "kind": r.kind,
              "model": r.model, "adapters": ", ".join(a or BASE_CHOICE for a in r.adapters), "prompt": r.prompt[:80],
              "outputs": len(r.outputs), "new tokens": r.new_tokens, "seconds": round(r.seconds, 2),
+             "approximate": r.approximate or "",
              "first output": (r.outputs[0].get("text") or "")[:80] if r.outputs else ""} for r in runs]
