@@ -194,3 +194,19 @@ def test_grid_cells_name_their_adapter_and_the_adapter_changes_the_output(adapte
     assert [c.adapter for c in cells] == [None, "noisy"]
     assert cells[0].text != cells[1].text
     assert generate(adapted, "Say hi.", SamplingParams(6), chat=True, adapter=path).text == cells[1].text
+
+
+def test_a_grid_puts_an_endpoint_column_beside_a_local_adapter_column(adapted, openai_server):
+    from workbench.models.endpoint import EndpointSpec
+
+    base_url, model = openai_server
+    endpoint = EndpointSpec(base_url=base_url, model=model, name="served")
+    spec = GridSpec(template="Say {word}.", rows=({"word": "hi"}, {"word": "bye"}), param_sets=(SamplingParams(6),),
+                    adapters=(None, "noisy"), endpoints=(endpoint,))
+    cells = generate_grid(adapted, spec).cells
+    assert [(c.adapter, c.endpoint, c.row) for c in cells] == [
+        (None, None, 0), (None, None, 1), ("noisy", None, 0), ("noisy", None, 1), (None, "served", 0),
+        (None, "served", 1)]
+    base, served = cells[:2], cells[4:]
+    assert [c.text for c in served] == [c.text for c in base]  # the server runs the same weights, greedy
+    assert GridSpec.from_dict(spec.to_dict()).endpoints == (endpoint,)

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_generate)
 
     p = subparsers.add_parser("grid", help="run a variant grid (template x rows x parameter sets x adapters)")
-    p.add_argument("spec", help="YAML file: template, rows, param_sets, adapters, repeats, seed, chat, models, fast")
+    p.add_argument("spec", help="YAML file: template, rows, param_sets, adapters, endpoints, repeats, seed, chat, "
+                                "models, fast")
     p.add_argument("--model", default=None, help="run on this model instead of the spec's `models`")
     add_model_arguments(p, positional=False)
     p.add_argument("--no-record", action="store_true", help="do not store the run in the prompt-lab history")
@@ -82,7 +83,8 @@ def run_grid(args: argparse.Namespace) -> int:
             if args.json:
                 print_json({"model": name, "run": run_id, **to_jsonable(cell)})
             else:
-                print(f"[{name} · {cell.adapter or 'base'} · {cell.params} · row {cell.row} · repeat {cell.repeat}]"
+                print(f"[{name} · {cell.endpoint or cell.adapter or 'base'} · {cell.params} · row {cell.row} · "
+                      f"repeat {cell.repeat}]"
                       f" {cell.text!r}")
         if spec.repeats > 1 and not args.json:
             for (adapter, params, row), texts in _groups(result.cells).items():
@@ -95,5 +97,5 @@ def run_grid(args: argparse.Namespace) -> int:
 def _groups(cells) -> dict:
     groups: dict = {}
     for c in cells:
-        groups.setdefault((c.adapter, c.params, c.row), []).append(c.text)
+        groups.setdefault((c.endpoint or c.adapter, c.params, c.row), []).append(c.text)
     return groups

@@ -38,6 +38,7 @@ class Generation:
     adapter: str | None = None
     warnings: list[str] = field(default_factory=list)
     approximate: str | None = None  # how a fast mode approximated the model; None: the exact model
+    endpoint: str | None = None     # the OpenAI-compatible endpoint that answered; None: the local model
 
 
 def format_prompt(loaded: LoadedModel, user: str, *, chat: bool = False, system: str | None = None) -> str:
@@ -238,6 +239,7 @@ class Cell:
     finish_reason: str
     seconds: float       # this cell's share of its batch's time
     approximate: str | None = None  # the fast mode's label; None: the exact model
+    endpoint: str | None = None     # the endpoint column's label; None: a local model or adapter
 
 
 @dataclass(frozen=True)
@@ -284,9 +286,33 @@ def generate_grid(loaded: LoadedModel, spec: GridSpec, *, progress: Progress = n
                         outputs[(adapter, params, i, r)] = (*out, len(encoded[i]), active)
                     finished += len(chunk)
                     batches += 1
-    progress(1.0, f"{total} cells in {batches} batches")
-    return GridResult(_cells(spec, prompts, outputs), time.perf_counter() - start, batches, warnings,
+    cells = _cells(spec, prompts, outputs) + _endpoint_cells(spec, progress)
+    progress(1.0, f"{len(cells)} cells in {batches} local batches and {len(spec.endpoints)} endpoint columns")
+    return GridResult(cells, time.perf_counter() - start, batches, warnings,
                       approximate=FAST_LABEL if spec.fast else None)
+
+
+def _endpoint_cells(spec: GridSpec, progress: Progress) -> list[Cell]:
+    """The grid's endpoint columns: every parameter set x row x repeat (greedy once), asked in parallel."""
+    from workbench.prompt_lab.remote import endpoint_replies
+
+    texts = [render_template(spec.template, row, row_index=i) for i, row in enumerate(spec.rows)]
+    cells = []
+    for endpoint in spec.endpoints:
+        progress(0.99, f"endpoint {endpoint.label}")
+        jobs = [(p, i, r) for p in spec.param_sets for i in range(len(texts))
+                for r in range(1 if p.greedy else spec.repeats)]
+        replies = endpoint_replies(endpoint, texts, [(p, i, spec.seed + r) for p, i, r in jobs], spec.system)
+        done = {(p, i, r): out for (p, i, r), out in zip(jobs, replies)}
+        for p in spec.param_sets:
+            for i, text in enumerate(texts):
+                for r in range(spec.repeats):
+                    reply, seconds = done[(p, i, 0 if p.greedy else r)]
+                    cells.append(Cell(adapter=None, params=p.label, row=i, variables=dict(spec.rows[i]), repeat=r,
+                                      seed=spec.seed + r, prompt=text, text=reply.text,
+                                      prompt_tokens=reply.prompt_tokens or 0, new_tokens=reply.new_tokens or 0,
+                                      finish_reason=reply.finish_reason, seconds=seconds, endpoint=endpoint.label))
+    return cells
 
 
 def _run_batch(loaded: LoadedModel, sequences: list[list[int]], seeds: list[int], params: SamplingParams,
