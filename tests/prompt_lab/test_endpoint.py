@@ -26,6 +26,7 @@ def test_endpoint_greedy_equals_local_greedy_and_streams(smollm2, openai_server)
     pieces = list(stream)
     assert len(pieces) > 1 and "".join(pieces) == local.text == stream.result.text
     assert stream.result.endpoint == "served" and stream.result.finish_reason in ("stop", "length")
+    assert stream.result.new_tokens == local.new_tokens and stream.result.prompt_tokens == local.prompt_tokens
 
 
 def test_endpoint_runs_are_recorded_with_the_key_variable_name_only_and_rerun(openai_server, workspace_home,

@@ -161,22 +161,28 @@ def chat(spec: EndpointSpec, messages: list[dict], params, seed: int = 0) -> Rep
 
 
 def chat_stream(spec: EndpointSpec, messages: list[dict], params, seed: int = 0,
-                finish: list | None = None) -> Iterator[str]:
-    """Text pieces of one streamed chat completion; the finish reason is appended to `finish` at the end."""
+                info: dict | None = None) -> Iterator[str]:
+    """Text pieces of one streamed chat completion; `info` gets finish_reason, prompt_tokens and new_tokens
+    (the token counts when the server reports usage)."""
     import openai
 
+    info = {} if info is None else info
+    request = {**_request(spec, messages, params, seed, stream=True), "stream_options": {"include_usage": True}}
     with _limit(spec):
         try:
-            chunks = _client(spec).chat.completions.create(**_request(spec, messages, params, seed, stream=True))
+            chunks = _client(spec).chat.completions.create(**request)
             with chunks:
                 for chunk in chunks:
+                    if chunk.usage is not None:
+                        info.update(prompt_tokens=chunk.usage.prompt_tokens,
+                                    new_tokens=chunk.usage.completion_tokens)
                     if not chunk.choices:
                         continue
                     choice = chunk.choices[0]
                     if choice.delta is not None and choice.delta.content:
                         yield choice.delta.content
-                    if choice.finish_reason and finish is not None:
-                        finish.append(choice.finish_reason)
+                    if choice.finish_reason:
+                        info["finish_reason"] = choice.finish_reason
         except openai.OpenAIError as err:
             raise _explain(spec, err) from err
         except (AttributeError, IndexError, TypeError) as err:

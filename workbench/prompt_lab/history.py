@@ -139,7 +139,7 @@ def delete_run(run_id: int, store: Store | None = None) -> None:
             raise UnknownRun(f"there is no run {run_id} in the history", field="run")
 
 
-def rerun(loaded: LoadedModel, run: Run, store: Store | None = None) -> int:
+def rerun(loaded: LoadedModel | None, run: Run, store: Store | None = None) -> int:
     """Run a stored run again with the same inputs, seed and settings; stores and returns the new run id.
 
     A generation on an endpoint asks that endpoint again (the key from the same environment variable)."""
@@ -150,7 +150,7 @@ def rerun(loaded: LoadedModel, run: Run, store: Store | None = None) -> int:
                                 seed=spec["seed"])
         return record_generation(endpoint, gen, user_prompt=spec["prompt"], chat=True, system=spec["system"],
                                  store=store)
-    if run.model != loaded.info.name:
+    if loaded is None or run.model != loaded.info.name:
         raise InvalidSetting(f"run {run.id} used {run.model}; load that model to re-run it", field="model")
     if run.kind == "generate":
         params = SamplingParams(**spec["params"])

@@ -32,15 +32,16 @@ class EndpointStream:
     def __iter__(self) -> Iterator[str]:
         from workbench.prompt_lab.generation import Generation
 
-        finish: list[str] = []
+        info: dict = {}
         pieces: list[str] = []
         start = time.perf_counter()
-        for piece in chat_stream(self.endpoint, messages(self.prompt, self.system), self.params, self.seed, finish):
+        for piece in chat_stream(self.endpoint, messages(self.prompt, self.system), self.params, self.seed, info):
             pieces.append(piece)
             yield piece
         self.result = Generation(
-            prompt=self.prompt, text="".join(pieces), prompt_tokens=0, new_tokens=len(pieces),
-            seconds=time.perf_counter() - start, finish_reason=finish[-1] if finish else "stop", seed=self.seed,
+            prompt=self.prompt, text="".join(pieces), prompt_tokens=info.get("prompt_tokens") or 0,
+            new_tokens=info.get("new_tokens") or len(pieces), seconds=time.perf_counter() - start,
+            finish_reason=info.get("finish_reason", "stop"), seed=self.seed,
             params=self.params.to_dict(), warnings=list(self.warnings), endpoint=self.endpoint.label)
 
 
