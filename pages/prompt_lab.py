@@ -39,8 +39,8 @@ def sampling_widgets(prefix: str) -> SamplingParams:
 
 
 def endpoint_widgets() -> EndpointSpec | None:
-    """An OpenAI-compatible endpoint from an expander (None until a base URL is given); the key stays in the
-    environment variable named here."""
+    """An OpenAI-compatible endpoint from an expander (None until a valid URL and model are given); the key stays
+    in the environment variable named here."""
     with st.expander("OpenAI-compatible endpoint (hosted or local server)"):
         c = st.columns(4)
         url = c[0].text_input("Base URL", key="pl_ep_url", placeholder="http://127.0.0.1:8000/v1")
@@ -49,7 +49,13 @@ def endpoint_widgets() -> EndpointSpec | None:
                                   help="The NAME of the environment variable holding the key; the key is never "
                                        "stored.") or None
         name = c[3].text_input("Label", key="pl_ep_name")
-    return EndpointSpec(base_url=url, model=model, api_key_env=key_env, name=name) if url else None
+        if not (url and model):
+            return None
+        try:
+            return EndpointSpec(base_url=url, model=model, api_key_env=key_env, name=name)
+        except WorkbenchError as err:  # shown here: the rest of the page keeps working
+            st.error(str(err))
+            return None
 
 
 def last_generation():
@@ -59,9 +65,9 @@ def last_generation():
     return last
 
 
+endpoint = endpoint_widgets()
 tabs = st.tabs(["Generate", "Token view", "Decoding step", "Logit lens", "Grid", "History"])
 try:
-    endpoint = endpoint_widgets()
     with tabs[0]:
         prompt = st.text_area("Prompt", "What is the capital of France?", key="pl_prompt")
         params = sampling_widgets("pl")
