@@ -6,11 +6,13 @@ import streamlit as st
 import pages as ui
 from workbench.errors import WorkbenchError
 from workbench.models import adapters
+from workbench.models.endpoint import EndpointSpec
 from workbench.prompt_lab import figures as plots
 from workbench.prompt_lab import history as experiments
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate_grid, logit_lens, open_step, stream_generation, token_probabilities
 from workbench.prompt_lab.grid import GridSpec, summarize_repeats, template_variables
+from workbench.prompt_lab.remote import stream_endpoint
 
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
 
@@ -38,6 +40,26 @@ def sampling_widgets(prefix: str) -> SamplingParams:
         repetition_penalty=float(c[4].number_input("Repetition penalty", 0.5, 3.0, 1.0, 0.05, key=f"{prefix}_rp")))
 
 
+def endpoint_widgets() -> EndpointSpec | None:
+    """An OpenAI-compatible endpoint from an expander (None until a valid URL and model are given); the key stays
+    in the environment variable named here."""
+    with st.expander("OpenAI-compatible endpoint (hosted or local server)"):
+        c = st.columns(4)
+        url = c[0].text_input("Base URL", key="pl_ep_url", placeholder="http://127.0.0.1:8000/v1")
+        model = c[1].text_input("Model", key="pl_ep_model")
+        key_env = c[2].text_input("API key variable", key="pl_ep_key", placeholder="OPENAI_API_KEY",
+                                  help="The NAME of the environment variable holding the key; the key is never "
+                                       "stored.") or None
+        name = c[3].text_input("Label", key="pl_ep_name")
+        if not (url and model):
+            return None
+        try:
+            return EndpointSpec(base_url=url, model=model, api_key_env=key_env, name=name)
+        except WorkbenchError as err:  # shown here: the rest of the page keeps working
+            st.error(str(err))
+            return None
+
+
 def last_generation():
     last = st.session_state.get("pl_last")
     if last is None:
@@ -45,14 +67,29 @@ def last_generation():
     return last
 
 
+endpoint = endpoint_widgets()
 tabs = st.tabs(["Generate", "Token view", "Decoding step", "Logit lens", "Grid", "History"])
 try:
     with tabs[0]:
         prompt = st.text_area("Prompt", "What is the capital of France?", key="pl_prompt")
         params = sampling_widgets("pl")
         seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="pl_seed"))
-        if st.button("Generate", type="primary", key="pl_generate"):
-            stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter)
+        c = st.columns(2)
+        fast = c[0].toggle("Fast mode (int8, approximate)", key="pl_fast",
+                           help="An int8 copy of the base model on CPU: faster, outputs approximate.")
+        remote = c[1].toggle("Ask the endpoint", key="pl_ep_use", disabled=endpoint is None)
+        if remote and endpoint is not None and st.button("Generate", type="primary", key="pl_ep_generate"):
+            stream = stream_endpoint(endpoint, prompt, params, system=system, seed=seed)
+            for warning in stream.warnings:
+                st.warning(warning)
+            st.write_stream(stream)
+            run_id = experiments.record_generation(endpoint, stream.result, user_prompt=prompt, chat=True,
+                                                   system=system)
+            st.caption(f"Run {run_id} · endpoint **{endpoint.label}** · {stream.result.seconds:.2f} s · "
+                       f"stopped by {stream.result.finish_reason}")
+        elif not remote and st.button("Generate", type="primary", key="pl_generate"):
+            stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter,
+                                       fast=fast)
             for warning in stream.warnings:
                 st.warning(warning)
             st.write_stream(stream)
@@ -66,7 +103,8 @@ try:
             g = last["gen"]
             st.caption(f"Run {last['run']} · {g.prompt_tokens} prompt + {g.new_tokens} new tokens in {g.seconds:.2f} s "
                        f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
-                       f"adapter {g.adapter or adapters.BASE_CHOICE}")
+                       f"adapter {g.adapter or adapters.BASE_CHOICE}"
+                       + (f" · **{g.approximate}**" if g.approximate else ""))
 
     with tabs[1]:
         if (last := last_generation()) is not None:
@@ -122,6 +160,7 @@ try:
         repeats = int(cols[1].number_input("Repeats", 1, 16, 1, key="pl_repeats"))
         grid_seed = int(cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="pl_grid_seed"))
         batch = int(cols[3].number_input("Batch size", 1, 32, 8, key="pl_batch"))
+        with_endpoint = st.checkbox("Add the endpoint as a column", key="pl_grid_ep", disabled=endpoint is None)
         if st.button("Run grid", type="primary", key="pl_run_grid"):
             cancel = st.empty()
             cancel.button("Cancel", key="pl_cancel")  # any click re-runs the page, which stops the grid
@@ -131,7 +170,7 @@ try:
                                 if pd.notna(v)} for s in sets.to_dict("records")],
                 "adapters": [a.name if a else None for a in grid_adapters],
                 "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
-                "batch_size": batch})
+                "batch_size": batch, "endpoints": [endpoint.to_dict()] if with_endpoint and endpoint else []})
             bar = st.progress(0.0, text="Starting")
             result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))
             bar.empty()
@@ -145,7 +184,8 @@ try:
             for warning in result.warnings:
                 st.warning(warning)
             table = pd.DataFrame([{"row": c.row, **c.variables,
-                                   "setting": f"{c.adapter or adapters.BASE_CHOICE} · {c.params}", "text": c.text}
+                                   "setting": f"{c.endpoint or c.adapter or adapters.BASE_CHOICE} · {c.params}",
+                                   "text": c.text}
                                   for c in result.cells])
             if spec.repeats == 1:
                 st.dataframe(table.pivot_table(index=["row", *template_variables(spec.template)],

@@ -1,4 +1,4 @@
-"""Generation core: our decoder against transformers' generate, batched grids, token views, bad input."""
+"""Generation core: our settings through `generate` against plain `generate`, batched grids, token views, bad input."""
 
 import math
 
@@ -12,7 +12,6 @@ from workbench.prompt_lab.decoding import (
     apply_repetition_penalty,
     apply_top_k,
     apply_top_p,
-    lean_supported,
 )
 from workbench.prompt_lab.generation import (
     EmptyPrompt,
@@ -33,7 +32,6 @@ GREEDY = SamplingParams(max_new_tokens=12)
 
 @pytest.mark.parametrize("prompt,chat", [("What is the capital of France?", True), ("The cat sat on the", False)])
 def test_greedy_generate_matches_transformers_generate_token_for_token(smollm2, prompt, chat):
-    assert lean_supported(smollm2)
     ours = generate(smollm2, prompt, GREEDY, chat=chat)
     reference = generate_greedy(smollm2, prompt, max_new_tokens=12, chat=chat)
     assert ours.token_ids == reference.token_ids
@@ -47,9 +45,21 @@ def test_batched_grid_equals_cells_run_one_by_one(smollm2):
     batched = generate_grid(smollm2, spec)
     assert batched.batches == 1
     for cell in batched.cells:
-        single = generate(smollm2, f"Write one sentence about {cell.variables['thing']}.", SamplingParams(10),
-                          chat=True)
+        single = generate_greedy(smollm2, f"Write one sentence about {cell.variables['thing']}.", max_new_tokens=10,
+                                 chat=True)
         assert cell.text == single.text and cell.new_tokens == single.new_tokens
+
+
+@pytest.mark.parametrize("params", [SamplingParams(8, repetition_penalty=1.3),
+                                    SamplingParams(8, temperature=1.1, top_k=30, top_p=0.9, repetition_penalty=1.2)])
+def test_a_cell_decodes_the_same_in_a_padded_batch_as_alone_with_its_seed(smollm2, params):
+    rows = ({"thing": "tea"}, {"thing": "the long history of bridges built from stone in old European towns"})
+    spec = GridSpec(template="Tell me about {thing}.", rows=rows, param_sets=(params,), seed=3, batch_size=2)
+    batched = generate_grid(smollm2, spec)
+    assert batched.batches == 1
+    for cell in batched.cells:
+        alone = generate(smollm2, f"Tell me about {cell.variables['thing']}.", params, seed=cell.seed, chat=True)
+        assert cell.text == alone.text and cell.new_tokens == alone.new_tokens
 
 
 def test_same_seed_gives_same_sample_and_repeats_collapse(smollm2):
@@ -184,3 +194,19 @@ def test_grid_cells_name_their_adapter_and_the_adapter_changes_the_output(adapte
     assert [c.adapter for c in cells] == [None, "noisy"]
     assert cells[0].text != cells[1].text
     assert generate(adapted, "Say hi.", SamplingParams(6), chat=True, adapter=path).text == cells[1].text
+
+
+def test_a_grid_puts_an_endpoint_column_beside_a_local_adapter_column(adapted, openai_server):
+    from workbench.models.endpoint import EndpointSpec
+
+    base_url, model = openai_server
+    endpoint = EndpointSpec(base_url=base_url, model=model, name="served")
+    spec = GridSpec(template="Say {word}.", rows=({"word": "hi"}, {"word": "bye"}), param_sets=(SamplingParams(6),),
+                    adapters=(None, "noisy"), endpoints=(endpoint,))
+    cells = generate_grid(adapted, spec).cells
+    assert [(c.adapter, c.endpoint, c.row) for c in cells] == [
+        (None, None, 0), (None, None, 1), ("noisy", None, 0), ("noisy", None, 1), (None, "served", 0),
+        (None, "served", 1)]
+    base, served = cells[:2], cells[4:]
+    assert [c.text for c in served] == [c.text for c in base]  # the server runs the same weights, greedy
+    assert GridSpec.from_dict(spec.to_dict()).endpoints == (endpoint,)

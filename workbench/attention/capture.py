@@ -242,18 +242,19 @@ class _LayerRecorder:
 def _run_hooked(loaded: LoadedModel, modules: list[torch.nn.Module], recorder: _LayerRecorder,
                 layers: list[int], ids: list[int]) -> None:
     """One forward pass with the recorder on `layers` (only they compute weights), stopped after the last one;
-    the hooks are removed whatever happens."""
-    handles = [modules[layer].register_forward_hook(recorder.hook(layer)) for layer in layers]
+    the hooks are added and removed under the model lock, so they never fire in another caller's pass."""
     input_ids = torch.tensor([ids], device=loaded.device)              # (1, T)
-    try:
-        with weights_from_layers(loaded, modules, set(layers)), torch.inference_mode():
-            try:
-                loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-            except StopForward:
-                pass
-    finally:
-        for h in handles:
-            h.remove()
+    with loaded.lock:
+        handles = [modules[layer].register_forward_hook(recorder.hook(layer)) for layer in layers]
+        try:
+            with weights_from_layers(loaded, modules, set(layers)), torch.inference_mode():
+                try:
+                    loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+                except StopForward:
+                    pass
+        finally:
+            for h in handles:
+                h.remove()
 
 
 def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None = None, *,

@@ -24,12 +24,15 @@ def register(subparsers) -> None:
     p.add_argument("--system", default=None, help="system prompt (with --chat)")
     add_sampling_arguments(p)
     p.add_argument("--adapter", default=None, help="adapter name in the registry, or an adapter folder")
+    p.add_argument("--fast", action="store_true",
+                   help="int8 copy of the base model on CPU: faster, approximate (labelled so in the history)")
     p.add_argument("--no-record", action="store_true", help="do not store the run in the prompt-lab history")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_generate)
 
     p = subparsers.add_parser("grid", help="run a variant grid (template x rows x parameter sets x adapters)")
-    p.add_argument("spec", help="YAML file: template, rows, param_sets, adapters, repeats, seed, chat, models")
+    p.add_argument("spec", help="YAML file: template, rows, param_sets, adapters, endpoints, repeats, seed, chat, "
+                                "models, fast")
     p.add_argument("--model", default=None, help="run on this model instead of the spec's `models`")
     add_model_arguments(p, positional=False)
     p.add_argument("--no-record", action="store_true", help="do not store the run in the prompt-lab history")
@@ -53,8 +56,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise EmptyPrompt("the prompt is empty", field="prompt")  # before the model loads
     loaded = models.load(spec_from_args(args))
     result = generate(loaded, args.prompt, params, chat=args.chat, system=args.system, seed=args.seed,
-                      adapter=args.adapter)
-    for warning in result.warnings:
+                      adapter=args.adapter, fast=args.fast)
+    for warning in result.warnings + ([f"approximate output: {result.approximate}"] if result.approximate else []):
         print(f"workbench generate: warning: {warning}", file=sys.stderr)
     run_id = None if args.no_record else history.record_generation(
         loaded, result, user_prompt=args.prompt, chat=args.chat, system=args.system)
@@ -80,7 +83,8 @@ def run_grid(args: argparse.Namespace) -> int:
             if args.json:
                 print_json({"model": name, "run": run_id, **to_jsonable(cell)})
             else:
-                print(f"[{name} · {cell.adapter or 'base'} · {cell.params} · row {cell.row} · repeat {cell.repeat}]"
+                print(f"[{name} · {cell.endpoint or cell.adapter or 'base'} · {cell.params} · row {cell.row} · "
+                      f"repeat {cell.repeat}]"
                       f" {cell.text!r}")
         if spec.repeats > 1 and not args.json:
             for (adapter, params, row), texts in _groups(result.cells).items():
@@ -93,5 +97,5 @@ def run_grid(args: argparse.Namespace) -> int:
 def _groups(cells) -> dict:
     groups: dict = {}
     for c in cells:
-        groups.setdefault((c.adapter, c.params, c.row), []).append(c.text)
+        groups.setdefault((c.endpoint or c.adapter, c.params, c.row), []).append(c.text)
     return groups

@@ -1,4 +1,5 @@
-"""Sampling settings, the logits processors one by one, and a lean decode loop with a pre-allocated KV cache."""
+"""Sampling settings, the logits processors one by one, and decoding through transformers' own `generate`:
+one seeded draw per row (a cell's sample does not depend on its batch), repetition penalty blind to padding."""
 
 from __future__ import annotations
 
@@ -6,16 +7,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
-from workbench.models.batching import position_ids
-from workbench.models.rotary import apply_rotary
-
-# Architectures whose decoder layer is Llama-shaped (norm -> q/k/v -> rope -> attention -> o; norm -> gated MLP);
-# others run through the model's own forward, one step at a time.
-LEAN_MODEL_TYPES = ("llama", "mistral", "qwen2")
+from workbench.models.batching import padding_id
 
 
 class InvalidSampling(InvalidSetting):
@@ -115,21 +110,47 @@ def process_logits(logits: torch.Tensor, context: torch.Tensor, params: Sampling
     return apply_top_p(apply_top_k(logits, params.top_k), params.top_p)
 
 
-def pick_tokens(logits: torch.Tensor, context: torch.Tensor, params: SamplingParams,
-                generators: list[torch.Generator] | None) -> torch.Tensor:
-    """The next token per row (B,): argmax when greedy, else one draw per row from that row's generator."""
-    scores = process_logits(logits.float(), context, params)
-    if params.greedy:
-        return scores.argmax(-1)
-    probs = scores.softmax(-1)
-    return torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(generators)])
+class SeededSampler:
+    """A transformers logits processor: repetition penalty (pads excluded), then, when sampling, temperature,
+    top-k and top-p and one draw per row from that row's own generator; returns scores where only the drawn
+    token is finite, so `generate`'s greedy pick takes it."""
+
+    def __init__(self, params: SamplingParams, pads: torch.Tensor, seeds: list[int] | None) -> None:
+        self.params = params
+        self.pads = pads  # (B,) left-padding width of each row
+        device = pads.device
+        self.generators = None if params.greedy else [
+            torch.Generator(device=device).manual_seed(int(s)) for s in (seeds or [0] * len(pads))]
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = process_logits(scores.float(), self._unpadded(input_ids), self.params)  # (B, vocab)
+        if self.params.greedy:
+            return scores
+        probs = scores.softmax(-1)
+        drawn = torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)])
+        return torch.full_like(scores, float("-inf")).scatter(1, drawn[:, None], 0.0)
+
+    def _unpadded(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids with each row's padding replaced by its first real token: penalties see only real tokens."""
+        columns = torch.arange(input_ids.shape[1], device=input_ids.device)[None]  # (1, T)
+        first = input_ids.gather(1, self.pads[:, None])                            # (B, 1)
+        return torch.where(columns < self.pads[:, None], first, input_ids)
 
 
-def seeded_generators(seeds: list[int], device: torch.device) -> list[torch.Generator]:
-    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+class StopFlag:
+    """A transformers stopping criterion that ends every row once `set()` is called (from any thread)."""
 
+    def __init__(self) -> None:
+        import threading
 
-# ---- the decode loop ----
+        self.event = threading.Event()
+
+    def set(self) -> None:
+        self.event.set()
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
 
 def stop_token_ids(loaded: LoadedModel) -> set[int]:
     """End-of-sequence ids from the generation config (may be a list) and the tokenizer."""
@@ -140,104 +161,31 @@ def stop_token_ids(loaded: LoadedModel) -> set[int]:
     return ids
 
 
-class _KVCache:
-    """Pre-allocated keys and values for every layer: (B, kv_heads, capacity, head_dim), filled left to right."""
+def generate_tokens(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    params: SamplingParams, seeds: list[int] | None = None, *, model=None, streamer=None,
+                    stop: StopFlag | None = None) -> torch.Tensor:
+    """New tokens of a left-padded batch (B, T) -> (B, N <= max_new_tokens) with transformers' `generate`.
 
-    def __init__(self, prefill, capacity: int) -> None:
-        self.keys, self.values = [], []
-        for layer in prefill.layers:
-            k, v = layer.keys, layer.values  # (B, kv_heads, T, head_dim)
-            shape = (k.shape[0], k.shape[1], capacity, k.shape[3])
-            self.keys.append(k.new_empty(shape))
-            self.values.append(v.new_empty(shape))
-            self.keys[-1][:, :, :k.shape[2]] = k
-            self.values[-1][:, :, :v.shape[2]] = v
-        self.length = prefill.layers[0].keys.shape[2]
-
-
-def _lean_step(model, cache: _KVCache, tokens: torch.Tensor, positions: torch.Tensor,
-               mask: torch.Tensor | None) -> torch.Tensor:
-    """One decode step through Llama-shaped layers with the model's own modules (LoRA-aware): (B,) -> (B, vocab).
-
-    The same operations as the transformers sdpa path, without its per-step mask, cache and dispatch overhead.
+    Rows that stopped early are filled with the pad id. Caller holds `loaded.lock`; `model` overrides
+    `loaded.model` (a quantised copy).
     """
-    core = model.model
-    hidden = core.embed_tokens(tokens[:, None])  # (B, 1, hidden)
-    cos, sin = core.rotary_emb(hidden, positions[:, None])  # (B, 1, head_dim)
-    cos, sin = cos[:, None], sin[:, None]  # (B, 1, 1, head_dim): broadcast over heads
-    t = cache.length
-    batch = tokens.shape[0]
-    for index, layer in enumerate(core.layers):
-        attn = layer.self_attn
-        x = layer.input_layernorm(hidden)
-        q = attn.q_proj(x).view(batch, 1, -1, attn.head_dim).transpose(1, 2)  # (B, heads, 1, hd)
-        k = attn.k_proj(x).view(batch, 1, -1, attn.head_dim).transpose(1, 2)  # (B, kv_heads, 1, hd)
-        v = attn.v_proj(x).view(batch, 1, -1, attn.head_dim).transpose(1, 2)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        keys, values = cache.keys[index], cache.values[index]
-        keys[:, :, t:t + 1] = k
-        values[:, :, t:t + 1] = v
-        keys, values = keys[:, :, :t + 1], values[:, :, :t + 1]
-        groups = attn.num_key_value_groups
-        if mask is None:
-            out = F.scaled_dot_product_attention(q, keys, values, scale=attn.scaling, enable_gqa=groups > 1)
-        else:  # one query per head: fold the heads sharing a kv head into the query axis, as transformers does
-            packed = q.reshape(batch, -1, groups, attn.head_dim)  # (B, kv_heads, groups, hd)
-            out = F.scaled_dot_product_attention(packed, keys, values, attn_mask=mask, scale=attn.scaling)
-        out = out.reshape(batch, -1, 1, attn.head_dim).transpose(1, 2).reshape(batch, 1, -1)  # (B, 1, heads*hd)
-        hidden = hidden + attn.o_proj(out)
-        hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
-    cache.length = t + 1
-    return model.lm_head(core.norm(hidden))[:, 0]  # (B, vocab)
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
-
-def lean_supported(loaded: LoadedModel) -> bool:
-    """Whether the lean step applies: a Llama-shaped causal model running sdpa or eager attention."""
-    config = loaded.model.config
-    core = getattr(loaded.model, "model", None)
-    return (getattr(config, "model_type", "") in LEAN_MODEL_TYPES and core is not None
-            and hasattr(core, "rotary_emb") and hasattr(loaded.model, "lm_head")
-            and getattr(config, "rope_parameters", {}).get("rope_type", "default") == "default")
+    device = loaded.device
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    pads = (attention_mask == 0).sum(-1)  # (B,)
+    processors = [] if params.greedy and params.repetition_penalty == 1 else [SeededSampler(params, pads, seeds)]
+    with torch.inference_mode():
+        out = (model or loaded.model).generate(
+            input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=params.max_new_tokens,
+            do_sample=False, repetition_penalty=1.0, pad_token_id=padding_id(loaded.tokenizer),
+            eos_token_id=sorted(stop_token_ids(loaded)), logits_processor=LogitsProcessorList(processors),
+            stopping_criteria=StoppingCriteriaList([stop] if stop else []), streamer=streamer)
+    return out[:, input_ids.shape[1]:]
 
 
 def decode(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor, params: SamplingParams,
-           generators: list[torch.Generator] | None = None, *, lean: bool | None = None) -> Iterator[torch.Tensor]:
-    """Yield the next token of every row, (B,), step by step, until all rows stop or max_new_tokens.
-
-    Rows that finished keep yielding the pad id. Caller holds `loaded.lock` and inference mode.
-    """
-    from transformers import DynamicCache
-
-    model = loaded.model
-    device = loaded.device
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    batch, width = input_ids.shape
-    stops = torch.tensor(sorted(stop_token_ids(loaded)), device=device)
-    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else int(stops[0])
-    use_lean = lean_supported(loaded) if lean is None else lean
-    positions = position_ids(attention_mask)  # (B, T): left padding shifts each row's positions
-    prefill = DynamicCache(config=model.config)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                   past_key_values=prefill, use_cache=True, logits_to_keep=1).logits[:, -1]  # (B, vocab)
-    padded = bool((attention_mask == 0).any())
-    cache = _KVCache(prefill, width + params.max_new_tokens) if use_lean else None
-    context = input_ids
-    position = positions[:, -1]
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    mask_row = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): what each row may attend to
-    for step in range(params.max_new_tokens):
-        token = pick_tokens(logits, context, params, generators)
-        token = torch.where(done, torch.full_like(token, pad_id), token)
-        yield token
-        done = done | torch.isin(token, stops)
-        if bool(done.all()) or step == params.max_new_tokens - 1:
-            return
-        context = torch.cat([context, token[:, None]], dim=1)
-        position = position + 1
-        mask_row = F.pad(mask_row, (0, 1), value=True)
-        if use_lean:
-            logits = _lean_step(model, cache, token, position, mask_row if padded else None)
-        else:
-            attention_mask = F.pad(attention_mask, (0, 1), value=1)
-            logits = model(input_ids=token[:, None], attention_mask=attention_mask, position_ids=position[:, None],
-                           past_key_values=prefill, use_cache=True).logits[:, -1]
+           seeds: list[int] | None = None) -> Iterator[torch.Tensor]:
+    """The next token of every row, (B,), step by step (rows that stopped give the pad id); see `generate_tokens`."""
+    with loaded.lock:
+        return iter(generate_tokens(loaded, input_ids, attention_mask, params, seeds).T)

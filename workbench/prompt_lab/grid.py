@@ -9,6 +9,7 @@ from pathlib import Path
 
 from workbench.errors import InvalidSetting
 from workbench.models.adapters import BASE_CHOICE
+from workbench.models.endpoint import EndpointSpec
 from workbench.prompt_lab.decoding import InvalidSampling, SamplingParams
 
 
@@ -58,6 +59,9 @@ class GridSpec:
     chat: bool = field(default=True, metadata={"help": "Wrap each prompt in the chat template."})
     system: str | None = field(default=None, metadata={"help": "System prompt (with chat)."})
     batch_size: int = field(default=8, metadata={"help": "Prompts decoded together (1..64)."})
+    endpoints: tuple[EndpointSpec, ...] = field(default=(), metadata={
+        "help": "OpenAI-compatible endpoints as extra columns (base_url, model, api_key_env: a variable's name)."})
+    fast: bool = field(default=False, metadata={"help": "Int8 copy of the base model on CPU: faster, approximate."})
 
     def __post_init__(self) -> None:
         if not self.template or not self.template.strip():
@@ -76,6 +80,8 @@ class GridSpec:
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 64:
             raise GridSpecError(f"`batch_size` must be an integer from 1 to 64, got {self.batch_size!r}",
                                 field="batch_size")
+        if not isinstance(self.fast, bool):
+            raise GridSpecError(f"`fast` must be true or false, got {self.fast!r}", field="fast")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise GridSpecError(f"`seed` must be an integer >= 0, got {self.seed!r}", field="seed")
 
@@ -83,7 +89,8 @@ class GridSpec:
         return {"template": self.template, "rows": [dict(r) for r in self.rows],
                 "param_sets": [p.to_dict() for p in self.param_sets], "adapters": list(self.adapters),
                 "repeats": self.repeats, "seed": self.seed, "chat": self.chat, "system": self.system,
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "fast": self.fast,
+                "endpoints": [e.to_dict() for e in self.endpoints]}
 
     @classmethod
     def from_dict(cls, data: dict, *, path: str | None = None) -> GridSpec:
@@ -91,7 +98,7 @@ class GridSpec:
         if not isinstance(data, dict):
             raise GridSpecError("the spec must be a mapping of fields", path=path)
         known = {"template", "rows", "variables", "param_sets", "params", "adapters", "repeats", "seed", "chat",
-                 "system", "batch_size", "models"}
+                 "system", "batch_size", "models", "fast", "endpoints"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise GridSpecError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
@@ -122,9 +129,21 @@ class GridSpec:
             return cls(template=str(data["template"]), rows=tuple(dict(r) for r in rows),
                        param_sets=tuple(param_sets), adapters=adapters, repeats=data.get("repeats", 1),
                        seed=data.get("seed", 0), chat=bool(data.get("chat", True)), system=data.get("system"),
-                       batch_size=data.get("batch_size", 8))
+                       batch_size=data.get("batch_size", 8), fast=data.get("fast", False),
+                       endpoints=_endpoints(data.get("endpoints"), path))
         except InvalidSetting as err:
             raise GridSpecError(err.message, path=path, field=err.field) from err
+
+
+def _endpoints(raw, path: str | None) -> tuple[EndpointSpec, ...]:
+    """A spec's `endpoints`: a list of mappings (one mapping alone is fine)."""
+    if raw is None:
+        return ()
+    raw = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(raw, list):
+        raise GridSpecError("`endpoints` must be a list of mappings (base_url, model, api_key_env)", path=path,
+                            field="endpoints")
+    return tuple(EndpointSpec.from_dict(e, path=path) for e in raw)
 
 
 def read_grid_file(path: Path | str) -> tuple[GridSpec, list[str]]:

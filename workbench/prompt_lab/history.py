@@ -14,13 +14,15 @@ import torch
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
 from workbench.models.adapters import BASE_CHOICE
+from workbench.models.endpoint import EndpointSpec
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import Generation, GridResult, generate, generate_grid
 from workbench.prompt_lab.grid import GridSpec
+from workbench.prompt_lab.remote import generate_endpoint
 from workbench.store import Store
 
 COLUMNS = ("id", "created", "kind", "model", "adapters", "prompt", "spec", "seed", "environment", "outputs",
-           "prompt_tokens", "new_tokens", "seconds")
+           "prompt_tokens", "new_tokens", "seconds", "approximate")
 JSON_COLUMNS = ("adapters", "spec", "environment", "outputs")
 
 
@@ -45,6 +47,7 @@ class Run:
     prompt_tokens: int
     new_tokens: int
     seconds: float
+    approximate: str | None = None  # the fast mode that made it (e.g. int8 weights); None: the exact model
 
 
 def environment(loaded: LoadedModel, batch_size: int) -> dict:
@@ -70,19 +73,23 @@ def _insert(store: Store | None, values: dict) -> int:
         return int(cursor.lastrowid)
 
 
-def record_generation(loaded: LoadedModel, gen: Generation, *, user_prompt: str, chat: bool,
+def record_generation(loaded: LoadedModel | EndpointSpec, gen: Generation, *, user_prompt: str, chat: bool,
                       system: str | None, store: Store | None = None) -> int:
-    """Store one generation with its settings; returns the run id."""
+    """Store one generation (a local model's, or an endpoint's) with its settings; returns the run id."""
+    remote = isinstance(loaded, EndpointSpec)
     spec = {"prompt": user_prompt, "chat": chat, "system": system, "params": gen.params, "seed": gen.seed,
-            "adapter": gen.adapter}
+            "adapter": gen.adapter, "fast": gen.approximate is not None,
+            "endpoint": loaded.to_dict() if remote else None}
     output = {"adapter": gen.adapter, "params": SamplingParams(**gen.params).label, "text": gen.text,
               "prompt_tokens": gen.prompt_tokens, "new_tokens": gen.new_tokens, "finish_reason": gen.finish_reason,
-              "seconds": gen.seconds, "seed": gen.seed, "token_ids": gen.token_ids, "warnings": gen.warnings}
-    return _insert(store, {"created": time.time(), "kind": "generate", "model": loaded.info.name,
+              "seconds": gen.seconds, "seed": gen.seed, "token_ids": gen.token_ids, "warnings": gen.warnings,
+              "approximate": gen.approximate, "endpoint": gen.endpoint}
+    return _insert(store, {"created": time.time(), "kind": "generate",
+                           "model": loaded.label if remote else loaded.info.name,
                            "adapters": [gen.adapter], "prompt": user_prompt, "spec": spec, "seed": gen.seed,
-                           "environment": environment(loaded, 1), "outputs": [output],
-                           "prompt_tokens": gen.prompt_tokens, "new_tokens": gen.new_tokens,
-                           "seconds": gen.seconds})
+                           "environment": {"endpoint": loaded.base_url} if remote else environment(loaded, 1),
+                           "outputs": [output], "prompt_tokens": gen.prompt_tokens, "new_tokens": gen.new_tokens,
+                           "seconds": gen.seconds, "approximate": gen.approximate})
 
 
 def record_grid(loaded: LoadedModel, spec: GridSpec, result: GridResult, store: Store | None = None) -> int:
@@ -92,7 +99,8 @@ def record_grid(loaded: LoadedModel, spec: GridSpec, result: GridResult, store: 
                            "adapters": list(spec.adapters), "prompt": spec.template, "spec": spec.to_dict(),
                            "seed": spec.seed, "environment": environment(loaded, spec.batch_size),
                            "outputs": outputs, "prompt_tokens": sum(c.prompt_tokens for c in result.cells),
-                           "new_tokens": sum(c.new_tokens for c in result.cells), "seconds": result.seconds})
+                           "new_tokens": sum(c.new_tokens for c in result.cells), "seconds": result.seconds,
+                           "approximate": result.approximate})
 
 
 def _run_from_row(row) -> Run:
@@ -131,15 +139,23 @@ def delete_run(run_id: int, store: Store | None = None) -> None:
             raise UnknownRun(f"there is no run {run_id} in the history", field="run")
 
 
-def rerun(loaded: LoadedModel, run: Run, store: Store | None = None) -> int:
-    """Run a stored run again with the same inputs, seed and settings; stores and returns the new run id."""
-    if run.model != loaded.info.name:
-        raise InvalidSetting(f"run {run.id} used {run.model}; load that model to re-run it", field="model")
+def rerun(loaded: LoadedModel | None, run: Run, store: Store | None = None) -> int:
+    """Run a stored run again with the same inputs, seed and settings; stores and returns the new run id.
+
+    A generation on an endpoint asks that endpoint again (the key from the same environment variable)."""
     spec = run.spec
+    if run.kind == "generate" and spec.get("endpoint"):
+        endpoint = EndpointSpec.from_dict(spec["endpoint"])
+        gen = generate_endpoint(endpoint, spec["prompt"], SamplingParams(**spec["params"]), system=spec["system"],
+                                seed=spec["seed"])
+        return record_generation(endpoint, gen, user_prompt=spec["prompt"], chat=True, system=spec["system"],
+                                 store=store)
+    if loaded is None or run.model != loaded.info.name:
+        raise InvalidSetting(f"run {run.id} used {run.model}; load that model to re-run it", field="model")
     if run.kind == "generate":
         params = SamplingParams(**spec["params"])
         gen = generate(loaded, spec["prompt"], params, chat=spec["chat"], system=spec["system"],
-                       seed=spec["seed"], adapter=spec.get("adapter"))
+                       seed=spec["seed"], adapter=spec.get("adapter"), fast=spec.get("fast", False))
         return record_generation(loaded, gen, user_prompt=spec["prompt"], chat=spec["chat"],
                                  system=spec["system"], store=store)
     grid = GridSpec.from_dict(spec)
@@ -147,17 +163,19 @@ def rerun(loaded: LoadedModel, run: Run, store: Store | None = None) -> int:
 
 
 def _cell_key(output: dict) -> tuple:
-    return (output.get("adapter"), output.get("params"), output.get("row", 0), output.get("repeat", 0))
+    return (output.get("adapter"), output.get("endpoint"), output.get("params"), output.get("row", 0),
+            output.get("repeat", 0))
 
 
 def diff_runs(a: Run, b: Run) -> list[dict]:
-    """Outputs of two runs side by side, matched by (adapter, parameter set, row, repeat)."""
+    """Outputs of two runs side by side, matched by (adapter or endpoint, parameter set, row, repeat)."""
     right = {_cell_key(o): o for o in b.outputs}
     rows = []
     for o in a.outputs:
         other = right.get(_cell_key(o), {})
-        rows.append({"adapter": o.get("adapter") or BASE_CHOICE, "params": o.get("params"), "row": o.get("row", 0),
-                     "repeat": o.get("repeat", 0), f"run {a.id}": o.get("text"), f"run {b.id}": other.get("text"),
+        rows.append({"adapter": o.get("endpoint") or o.get("adapter") or BASE_CHOICE, "params": o.get("params"),
+                     "row": o.get("row", 0), "repeat": o.get("repeat", 0), f"run {a.id}": o.get("text"),
+                     f"run {b.id}": other.get("text"),
                      "same": o.get("text") == other.get("text")})
     return rows
 
@@ -170,7 +188,7 @@ def export_runs(runs: list[Run], fmt: str) -> str:
         raise InvalidSetting(f"export format must be csv or json, got {fmt!r}", field="format")
     buffer = io.StringIO()
     fields = ["run", "created", "kind", "model", "adapter", "params", "row", "repeat", "seed", "prompt", "text",
-              "prompt_tokens", "new_tokens", "seconds", "dtype", "device", "batch_size"]
+              "prompt_tokens", "new_tokens", "seconds", "dtype", "device", "batch_size", "approximate", "endpoint"]
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for r in runs:
@@ -182,7 +200,8 @@ def export_runs(runs: list[Run], fmt: str) -> str:
                              "prompt_tokens": o.get("prompt_tokens"), "new_tokens": o.get("new_tokens"),
                              "seconds": o.get("seconds"), "dtype": r.environment.get("dtype"),
                              "device": r.environment.get("device"),
-                             "batch_size": r.environment.get("batch_size")})
+                             "batch_size": r.environment.get("batch_size"), "approximate": r.approximate or "",
+                             "endpoint": o.get("endpoint") or ""})
     return buffer.getvalue()
 
 
@@ -191,4 +210,5 @@ def runs_table(runs: list[Run]) -> list[dict]:
     return [{"id": r.id, "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)), "kind": r.kind,
              "model": r.model, "adapters": ", ".join(a or BASE_CHOICE for a in r.adapters), "prompt": r.prompt[:80],
              "outputs": len(r.outputs), "new tokens": r.new_tokens, "seconds": round(r.seconds, 2),
+             "approximate": r.approximate or "",
              "first output": (r.outputs[0].get("text") or "")[:80] if r.outputs else ""} for r in runs]
