@@ -41,16 +41,16 @@ def _attention_inputs(loaded: LoadedModel, module: torch.nn.Module, ids: np.ndar
         seen["position_embeddings"] = kwargs.get("position_embeddings")
         raise StopForward
 
-    handle = module.register_forward_pre_hook(grab, with_kwargs=True)
     input_ids = torch.as_tensor(ids, device=loaded.device)[None]
-    try:
-        with loaded.lock, torch.inference_mode():
-            try:
+    with loaded.lock:  # the hook goes on the shared model only while no other tab can run it
+        handle = module.register_forward_pre_hook(grab, with_kwargs=True)
+        try:
+            with torch.inference_mode():
                 loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-            except StopForward:
-                pass
-    finally:
-        handle.remove()
+        except StopForward:
+            pass
+        finally:
+            handle.remove()
     return seen
 
 
