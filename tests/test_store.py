@@ -1,5 +1,7 @@
 """The workspace store migrates per component, survives reopening, and names stay inside the workspace."""
 
+import shutil
+
 import pytest
 
 from workbench import store as store_module
@@ -50,11 +52,15 @@ def test_safe_child_accepts_plain_names(workspace_home):
 def test_store_made_before_the_migration_folders_were_renamed_keeps_its_versions(workspace_home):
     import sqlite3
 
-    Store()
-    path = workspace_home / "store.sqlite"
-    with sqlite3.connect(path) as conn:  # as a workspace from before the rename recorded them
+    older = workspace_home.parent / "older.sqlite"
+    Store(older)
+    conn = sqlite3.connect(older)  # as a workspace from before the rename recorded them
+    with conn:
         for old, new in store_module.RENAMED_COMPONENTS.items():
             conn.execute("UPDATE schema_version SET component = ? WHERE component = ?", (old, new))
+    conn.close()  # the last connection folds the WAL into the file
+    workspace_home.mkdir(parents=True)
+    shutil.copy(older, workspace_home / "store.sqlite")  # that workspace, opened by this version
     versions = Store().schema_versions()  # would fail on CREATE TABLE if the migrations ran again
     assert set(store_module.RENAMED_COMPONENTS).isdisjoint(versions)
     assert all(versions[new] == len(store_module.MIGRATIONS[new]) for new in store_module.RENAMED_COMPONENTS.values())
@@ -72,3 +78,56 @@ def test_save_upload_never_rewrites_an_earlier_upload_of_the_same_name(workspace
     second = workspace.save_upload("uploads", "data.jsonl", b"two\n")
     assert first != second and first.read_bytes() == b"one\n" and second.read_bytes() == b"two\n"
     assert workspace.save_upload("uploads", "data.jsonl", b"one\n") == first
+
+
+def test_locked_store_raises_store_busy_after_retries_not_a_hidden_rollback_error(workspace_home):
+    import sqlite3
+
+    Store()
+    holder = sqlite3.connect(workspace_home / "store.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock throughout
+    try:
+        with pytest.raises(store_module.StoreBusy, match="busy") as caught:
+            Store(timeout=0.05).set_setting("a", 1)
+        assert str(workspace_home / "store.sqlite") in str(caught.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    Store().set_setting("a", 1)  # free again once the other writer is done
+    assert Store().get_setting("a") == 1
+
+
+def test_migrations_run_once_per_process_per_store(workspace_home, monkeypatch):
+    Store()
+
+    def fail(self):
+        raise AssertionError("migrations ran again")
+
+    monkeypatch.setattr(Store, "migrate", fail)
+    for _ in range(3):  # a training step, a 2-second poll: no migration work
+        Store().set_setting("step", 1)
+
+
+def test_corrupt_store_is_moved_aside_and_a_fresh_one_created(workspace_home):
+    workspace_home.mkdir(parents=True)
+    garbage = b"this is not an SQLite database\n" * 200
+    (workspace_home / "store.sqlite").write_bytes(garbage)
+    s = Store()
+    assert s.moved_aside is not None and s.moved_aside.name.startswith("store.corrupt-")
+    assert s.moved_aside.read_bytes() == garbage  # kept for recovery
+    s.set_setting("theme", "dark")
+    assert Store().get_setting("theme") == "dark"
+    kinds = [k for k in s.table_counts()]
+    assert "events" in kinds and s.table_counts()["events"] == 1  # the move is recorded in the fresh store
+
+
+def test_store_written_by_a_newer_version_is_refused_with_its_version(workspace_home):
+    import sqlite3
+
+    workspace_home.mkdir(parents=True)
+    with sqlite3.connect(workspace_home / "store.sqlite") as conn:
+        conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES ('core', 99)")
+    with pytest.raises(store_module.StoreTooNew, match=r"`core` is at schema version 99.*knows up to "
+                                                       + str(len(store_module.MIGRATIONS["core"]))):
+        Store()

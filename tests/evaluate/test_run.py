@@ -150,3 +150,59 @@ def test_eval_command_rejects_missing_reference_before_loading(tmp_path, capsys)
     data.write_text('{"prompt": "a", "reference": "b"}\n{"prompt": "c"}\n')
     assert cli.main(["eval", "smollm2-135m-instruct", str(data), "--metrics", "bleu"]) == 2
     assert f"{data}:2, field `reference`: bleu needs a reference" in capsys.readouterr().err
+
+
+def _short_context(loaded, tokens):
+    """The same weights and tokenizer, described with a `tokens`-long context (as a model whose position
+    table ends there)."""
+    from dataclasses import replace
+
+    from workbench.models import LoadedModel
+
+    return LoadedModel(spec=loaded.spec, model=loaded.model, tokenizer=loaded.tokenizer, source=loaded.source,
+                       info=replace(loaded.info, context_length=tokens))
+
+
+def _fake_adapter(name):
+    """A registered adapter folder with PEFT's file names: enough to be listed and picked, never applied."""
+    folder = workspace.subdir("adapters") / name
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "smollm2-135m-instruct"}))
+    (folder / "adapter_model.safetensors").write_bytes(b"")
+    return adapters.read_adapter(folder)
+
+
+def test_same_adapter_picked_twice_is_refused_before_anything_runs(smollm2, workspace_home):
+    from workbench.errors import InvalidSetting
+
+    info = _fake_adapter("twice")
+    ran = []
+    for chosen in ([None, info, info], [info, info.path]):
+        with pytest.raises(InvalidSetting, match="the adapter `twice` is chosen twice"):
+            evaluate_models(smollm2, chosen, _text_set(TEXTS[:1]), ["perplexity"],
+                            progress=lambda f, msg: ran.append(msg))
+    with pytest.raises(InvalidSetting, match="named `base`, like the base model"):
+        evaluate_models(smollm2, [None, _fake_adapter("base")], _text_set(TEXTS[:1]), ["perplexity"],
+                        progress=lambda f, msg: ran.append(msg))
+    assert ran == []
+
+
+def test_perplexity_window_longer_than_the_context_is_clamped_with_a_warning(smollm2):
+    data = _text_set([" ".join(TEXTS * 4)])  # ~110 tokens
+    short = _short_context(smollm2, 48)
+    got = evaluate(short, None, data, ["perplexity"], EvalOptions(window=200, resamples=10))
+    direct = evaluate(smollm2, None, data, ["perplexity"], EvalOptions(window=48, resamples=10))
+    assert got.scores["perplexity"] == pytest.approx(direct.scores["perplexity"], rel=1e-6)
+    assert got.warnings == ["perplexity window 200 is longer than the model's 48-token context; used 48"]
+    assert got.summary()["warnings"] == got.warnings and direct.warnings == []
+
+
+def test_evaluation_prompts_longer_than_the_context_keep_their_end_with_a_warning(smollm2):
+    long_prompt = " ".join(TEXTS * 3) + " Answer in one word: what colour is the sky?"
+    data = parse_eval_set(json.dumps({"prompt": long_prompt, "reference": "blue"}), "q.jsonl")
+    report = evaluate_models(_short_context(smollm2, 40), [None], data, ["exact_match"],
+                             EvalOptions(max_new_tokens=30, resamples=10))
+    assert report.warnings == [
+        "answers cut to 20 new tokens, half the model's 40-token context",
+        "1 prompts longer than 20 tokens (the 40-token context less 20 for the answer) keep only their last tokens"]
+    assert len(report.results[0].per_example["output"]) == 1

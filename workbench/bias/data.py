@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,19 +93,44 @@ def _existing(path: Path | str) -> Path:
     return path
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise ProbeDataError(f"not UTF-8 text ({err.reason} at byte {err.start})", path=str(path),
+                             line=line) from None
+
+
+def _csv_rows(reader: csv.DictReader, path: Path) -> list[tuple[int, dict]]:
+    """Every row with its line; a row with more fields than the header, or a field the csv module refuses
+    (over its 131,072-character limit, a NUL byte), is an error naming the line."""
+    rows = []
+    try:
+        for row in reader:
+            if None in row:  # DictReader files the extra fields under the key None
+                raise ProbeDataError(f"{len(row[None])} more field(s) than the header names; quote a value that "
+                                     "holds the delimiter", path=str(path), line=reader.line_num,
+                                     field=reader.fieldnames[-1].strip())
+            rows.append((reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()}))
+    except csv.Error as err:
+        raise ProbeDataError(f"unreadable as CSV/TSV ({err}; fields are limited to {csv.field_size_limit():,} "
+                             "characters)", path=str(path), line=reader.line_num + 1) from None
+    return rows
+
+
 def _read_rows(path: Path, delimiter: str, required: tuple[str, ...]) -> list[tuple[int, dict]]:
     """(line number, row) pairs of a CSV/TSV file after checking its header names every required column."""
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""), delimiter=delimiter)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ProbeDataError(f"not UTF-8 text ({err.reason} at byte {err.start})", path=str(path)) from err
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as err:
+        raise ProbeDataError(f"unreadable header ({err})", path=str(path), line=1) from None
     missing = [c for c in required if c not in header]
     if missing:
         raise ProbeDataError(f"the header lacks column(s) {', '.join(missing)}; found {header or 'nothing'}",
                              path=str(path), line=1, field=missing[0])
-    rows = [(reader.line_num, {(k or "").strip(): (v or "").strip() for k, v in row.items()}) for row in reader]
+    rows = _csv_rows(reader, path)
     if not rows:
         raise ProbeDataError("the file has a header but no rows", path=str(path), line=2)
     return rows
@@ -157,10 +183,13 @@ def load_bold_prompts(path: Path | str | None = None, domain: str = "gender") ->
         raise ProbeDataError(f"unknown BOLD domain {domain!r}; choose one of {', '.join(BOLD_DOMAINS)}",
                              field="domain")
     path = _existing(path or default_path("bold-sentiment", domain))
+    text = _read_text(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise ProbeDataError(f"not valid JSON: {err.msg}", path=str(path), line=err.lineno) from None
+    except (ValueError, RecursionError) as err:  # an integer over 4,300 digits; nesting deeper than Python's stack
+        raise ProbeDataError(f"not usable JSON: {err}", path=str(path)) from None
     if not isinstance(raw, dict) or not raw:
         raise ProbeDataError("expected a JSON object {group: {entity: [prompt, ...]}}", path=str(path))
     records = []

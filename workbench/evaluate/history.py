@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from workbench.evaluate.run import EvaluationReport
+from workbench.exports import to_safe_csv
 from workbench.store import Store
 
 SCORE_COLUMNS = ["run_id", "created", "base_model", "dataset", "model", "key", "value", "ci_low", "ci_high"]
@@ -73,9 +74,9 @@ def run_examples(run_id: int, store: Store | None = None) -> dict[str, pd.DataFr
 
 
 def export_scores(table: pd.DataFrame, fmt: str) -> str:
-    """The score table as CSV or JSON (records) text."""
+    """The score table as CSV (spreadsheet-safe: model and set names are user text) or JSON (records) text."""
     if fmt == "csv":
-        return table.to_csv(index=False)
+        return to_safe_csv(table)
     if fmt == "json":
         return table.to_json(orient="records", indent=1)
     raise ValueError(f"unknown export format {fmt!r}")

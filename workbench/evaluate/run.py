@@ -68,11 +68,13 @@ class ModelResult:
     statistics: dict[str, m.Statistic] = field(repr=False)
     seconds: float = 0.0
     tokens_scored: int = 0
+    warnings: list[str] = field(default_factory=list)  # what was changed to fit the model (lengths cut), shown
 
     def summary(self) -> dict:
-        """The CLI's JSON object: score keys, n_examples, and the interval of each score."""
+        """The CLI's JSON object: score keys, n_examples, the interval of each score, and any warnings."""
         return {"model": self.label, "adapter": self.adapter, **self.scores, "n_examples": len(self.per_example),
-                "ci95": {k: list(v) for k, v in self.intervals.items()}, "seconds": round(self.seconds, 3)}
+                "ci95": {k: list(v) for k, v in self.intervals.items()}, "seconds": round(self.seconds, 3),
+                **({"warnings": self.warnings} if self.warnings else {})}
 
 
 @dataclass
@@ -83,6 +85,11 @@ class EvaluationReport:
     base_model: str
     results: list[ModelResult]
     comparisons: pd.DataFrame  # model, against, key, difference, low, high, clear, better
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every model's warnings once each, in order: what a page shows above the scores."""
+        return list(dict.fromkeys(w for r in self.results for w in r.warnings))
 
 
 # ---------------------------------------------------------------- tokenisation shared by both paths
@@ -105,9 +112,23 @@ def continuation_ids(loaded: LoadedModel, prompt: str, reference: str, options: 
     return loaded.tokenizer(joiner + reference, add_special_tokens=False)["input_ids"]
 
 
-def _segments(loaded: LoadedModel, dataset: EvalSet, options: EvalOptions) -> list[m.Segment]:
-    window = options.window or loaded.info.context_length or 2048
+def _window_and_stride(loaded: LoadedModel, options: EvalOptions, warnings: list[str]) -> tuple[int, int]:
+    """The perplexity window and stride, the window clamped to the model's context (noted in `warnings`)."""
+    context = loaded.info.context_length
+    window = options.window or context or 2048
+    if context and window > context:
+        warnings.append(f"perplexity window {window} is longer than the model's {context}-token context; "
+                        f"used {context}")
+        window = context
     stride = options.stride or max(window // 2, 1)
+    if stride >= window - 1:
+        warnings.append(f"stride {stride} does not fit the {window}-token window; used {window // 2}")
+        stride = window // 2
+    return window, stride
+
+
+def _segments(loaded: LoadedModel, dataset: EvalSet, options: EvalOptions, warnings: list[str]) -> list[m.Segment]:
+    window, stride = _window_and_stride(loaded, options, warnings)
     bos = condition_ids(loaded, options)
     out = []
     for i, e in enumerate(dataset.examples):
@@ -174,8 +195,27 @@ def _answer_budget(loaded: LoadedModel, references: list[str], options: EvalOpti
     return options.max_new_tokens or min(longest + 8, 256)
 
 
+def _fit_generation(loaded: LoadedModel, prompts: list[list[int]], budget: int,
+                    warnings: list[str]) -> tuple[list[list[int]], int]:
+    """Prompts and answer budget that fit the model's context together: the budget at most half of it, longer
+    prompts keep their end (the question sits last); each change is noted in `warnings`."""
+    context = loaded.info.context_length
+    if not context:
+        return prompts, budget
+    if budget > context // 2:
+        warnings.append(f"answers cut to {context // 2} new tokens, half the model's {context}-token context")
+        budget = context // 2
+    room = context - budget
+    cut = sum(len(p) > room for p in prompts)
+    if cut:
+        warnings.append(f"{cut} prompts longer than {room} tokens (the {context}-token context less {budget} "
+                        "for the answer) keep only their last tokens")
+    return [p[-room:] for p in prompts], budget
+
+
 def _model_inputs(loaded: LoadedModel, dataset: EvalSet, chosen: list[m.Metric], segments: list[m.Segment],
-                  options: EvalOptions, table: pd.DataFrame, step: Callable[[int], None]) -> m.MetricInputs:
+                  options: EvalOptions, table: pd.DataFrame, step: Callable[[int], None],
+                  warnings: list[str]) -> m.MetricInputs:
     """Run the model for what the chosen metrics read: reference NLL (log-prob metrics) and generated answers
     (reference metrics); the per-example columns of both go into `table`."""
     nll = count = np.zeros(0)
@@ -193,10 +233,10 @@ def _model_inputs(loaded: LoadedModel, dataset: EvalSet, chosen: list[m.Metric],
     outputs, references = [], []
     if any(x.needs_reference for x in chosen):
         references = [e.reference for e in dataset.examples]
-        outputs = generate_answers(loaded, [prompt_ids(loaded, e.prompt, options) for e in dataset.examples],
-                                   max_new_tokens=_answer_budget(loaded, references, options),
-                                   batch_size=options.batch_size, stop_at_newline=options.stop_at_newline,
-                                   step=step)
+        prompts, budget = _fit_generation(loaded, [prompt_ids(loaded, e.prompt, options) for e in dataset.examples],
+                                          _answer_budget(loaded, references, options), warnings)
+        outputs = generate_answers(loaded, prompts, max_new_tokens=budget, batch_size=options.batch_size,
+                                   stop_at_newline=options.stop_at_newline, step=step)
         table["output"] = outputs
     return m.MetricInputs(outputs=outputs, references=references, nll=nll, tokens=count)
 
@@ -211,9 +251,11 @@ def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
                              field="model")
     started = time.perf_counter()
     chosen = [x for x in m.METRICS.values() if x.name in metrics]
+    warnings: list[str] = []
     with adapters.use_adapter(loaded, adapter) as active:
         label = active or "base"
-        segments = _segments(loaded, dataset, options) if any(not x.needs_reference for x in chosen) else []
+        needs_logprobs = any(not x.needs_reference for x in chosen)
+        segments = _segments(loaded, dataset, options, warnings) if needs_logprobs else []
         total = len(segments) + (len(dataset) if any(x.needs_reference for x in chosen) else 0)
         done = [0]
 
@@ -225,7 +267,7 @@ def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
                 raise EvaluationCancelled(f"cancelled while evaluating {label} ({done[0]} of {total} done)")
 
         table = pd.DataFrame({"line": [e.line for e in dataset.examples]})
-        inputs = _model_inputs(loaded, dataset, chosen, segments, options, table, step)
+        inputs = _model_inputs(loaded, dataset, chosen, segments, options, table, step, warnings)
     stats = {}
     for key, (stat, per_example) in m.compute_scores(metrics, inputs).items():
         stats[key] = stat
@@ -236,7 +278,7 @@ def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
                        scores={k: s.value() for k, s in stats.items()},
                        intervals={k: m.bootstrap_interval(s, counts) for k, s in stats.items()},
                        per_example=table, statistics=stats, seconds=time.perf_counter() - started,
-                       tokens_scored=int(inputs.tokens.sum()))
+                       tokens_scored=int(inputs.tokens.sum()), warnings=warnings)
 
 
 def paired_differences(results: list[ModelResult], counts: np.ndarray) -> pd.DataFrame:
@@ -254,6 +296,27 @@ def paired_differences(results: list[ModelResult], counts: np.ndarray) -> pd.Dat
     return pd.DataFrame(rows, columns=columns)
 
 
+def _model_label(adapter) -> str:
+    """The label a result is stored under: "base", or the adapter's name (read from its folder)."""
+    if adapter is None:
+        return "base"
+    return (adapter if isinstance(adapter, adapters.AdapterInfo) else adapters.read_adapter(adapter)).name
+
+
+def _refuse_duplicates(adapter_list: list) -> None:
+    """Each model once, checked before any run: results are stored per label, and a second one would only
+    fail when the whole run is saved."""
+    seen: dict[str, object] = {}
+    for adapter in adapter_list:
+        label = _model_label(adapter)
+        if label in seen:
+            if None in (adapter, seen[label]):
+                raise InvalidSetting("an adapter is named `base`, like the base model: rename it to evaluate both",
+                                     field="adapters")
+            raise InvalidSetting(f"the adapter `{label}` is chosen twice: pick each model once", field="adapters")
+        seen[label] = adapter
+
+
 def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, metrics: list[str],
                     options: EvalOptions = EvalOptions(), progress: Progress | None = None,
                     should_stop: Callable[[], bool] | None = None) -> EvaluationReport:
@@ -261,6 +324,7 @@ def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, m
     check_metrics(dataset, metrics)
     if not adapter_list:
         raise InvalidSetting("choose the base model or at least one adapter", field="adapters")
+    _refuse_duplicates(adapter_list)
     counts = m.resample_counts(len(dataset), options.resamples, options.seed)  # shared: paired resamples
     results = []
     for i, adapter in enumerate(adapter_list):

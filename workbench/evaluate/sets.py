@@ -49,6 +49,10 @@ def _field(row: dict, name: str, path: str, line: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise EvalSetError(f"must be a string, got {type(value).__name__}", path=path, line=line, field=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON can spell a lone surrogate (\ud800) that no tokenizer can take
+        raise EvalSetError("holds an unpaired surrogate escape, not text", path=path, line=line, field=name) from None
     return value
 
 
@@ -61,6 +65,8 @@ def parse_jsonl(content: str, path: str) -> list[EvalExample]:
             row = json.loads(raw)
         except json.JSONDecodeError as err:
             raise EvalSetError(f"not valid JSON ({err.msg} at column {err.colno})", path=path, line=line) from err
+        except (ValueError, RecursionError) as err:  # an integer over 4,300 digits; nesting too deep
+            raise EvalSetError(f"not usable JSON ({err})", path=path, line=line) from None
         if not isinstance(row, dict):
             raise EvalSetError("each line must be a JSON object", path=path, line=line)
         prompt, reference, text = (_field(row, k, path, line) for k in ("prompt", "reference", "text"))
@@ -108,7 +114,7 @@ def parse_eval_set(content: str, name: str, path: str | None = None) -> EvalSet:
         raise EvalSetError(f"unsupported file type {suffix or '(none)'!r}: use .jsonl or .txt", path=path)
     if not examples:
         raise EvalSetError("the evaluation set is empty", path=path)
-    sha = hashlib.sha256(content.encode()).hexdigest()
+    sha = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
     return EvalSet(name=Path(name).stem, path=path, examples=tuple(examples), sha256=sha)
 
 
@@ -119,7 +125,8 @@ def read_eval_set(path: Path | str) -> EvalSet:
     try:
         content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise EvalSetError(f"not UTF-8 text (byte {err.start})", path=str(path)) from err
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise EvalSetError(f"not UTF-8 text ({err.reason} at byte {err.start})", path=str(path), line=line) from None
     return parse_eval_set(content, path.name, str(path))
 
 
