@@ -29,6 +29,11 @@ __all__ = ["load", "attention", "attention_row", "generate", "decoding_step", "g
 _PACKAGES = {"attention", "evaluate", "compare", "bias", "finetune"}  # API names that are also subpackages
 
 
+def _set_class(module: types.ModuleType, cls: type) -> None:
+    """Give a module object a ModuleType subclass (the documented way to customise module attributes)."""
+    object.__setattr__(module, "__class__", cls)
+
+
 class _CallablePackage(types.ModuleType):
     """A capability package that, called, runs the API function of the same name."""
 
@@ -43,7 +48,7 @@ class _Workbench(types.ModuleType):
         if name in _PACKAGES:
             package = importlib.import_module(f"workbench.{name}")
             if type(package) is types.ModuleType:
-                package.__class__ = _CallablePackage
+                _set_class(package, _CallablePackage)
             return package
         return super().__getattribute__(name)
 
@@ -56,4 +61,4 @@ class _Workbench(types.ModuleType):
         return sorted(set(super().__dir__()) | set(__all__))
 
 
-sys.modules[__name__].__class__ = _Workbench
+_set_class(sys.modules[__name__], _Workbench)

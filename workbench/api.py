@@ -4,7 +4,9 @@ in this module, so a renamed entry point is fixed here once."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,15 +28,18 @@ from workbench.evaluate import sets as evaluate_sets
 from workbench.finetune import config as finetune_config
 from workbench.finetune import figures as finetune_figures
 from workbench.finetune import jobs as finetune_jobs
-from workbench.prompt_lab import decoding, generation, grid as grid_spec, token_views
+from workbench.progress import Progress
+from workbench.prompt_lab import decoding, generation, token_views
 from workbench.prompt_lab import figures as prompt_figures
+from workbench.prompt_lab import grid as grid_spec
 
 __all__ = ["load", "attention", "attention_row", "generate", "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 
 
-def _bar(description: str):
-    """A tqdm.auto bar (a widget in Jupyter, text elsewhere) as a `Progress` callback, and the bar to close."""
+@contextlib.contextmanager
+def _bar(description: str) -> Iterator[Progress]:
+    """A tqdm.auto bar (a widget in Jupyter, text elsewhere) as a `Progress` callback, closed on leaving."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=100, desc=description, bar_format="{l_bar}{bar}| {n:.0f}% {postfix}")
@@ -43,7 +48,10 @@ def _bar(description: str):
         bar.n = round(100 * min(max(fraction, 0.0), 1.0), 1)
         bar.set_postfix_str(message[:60], refresh=True)
 
-    return bar, report
+    try:
+        yield report
+    finally:
+        bar.close()
 
 
 def load(name_or_folder: str = models.DEFAULT_MODEL, *, device: str = "auto", dtype: str = "auto",
@@ -172,8 +180,9 @@ def evaluate(m: models.LoadedModel, data: str | Path | evaluate_sets.EvalSet, me
     >>> e.to_pandas()       # model, key, value, low, high
     """
     dataset = data if isinstance(data, evaluate_sets.EvalSet) else evaluate_sets.read_eval_set(data)
-    report = evaluate_run.evaluate_models(m, list(adapters), dataset, list(metrics),
-                                          evaluate_run.EvalOptions(**options))
+    with _bar(f"evaluate {dataset.name}") as progress:
+        report = evaluate_run.evaluate_models(m, list(adapters), dataset, list(metrics),
+                                              evaluate_run.EvalOptions(**options), progress)
     scores = evaluate_figures.scores_table(report.results)
     views = {"scores": lambda: evaluate_figures.score_bars(scores)}
     if len(report.results) > 1:
@@ -234,13 +243,16 @@ def bias(m: models.LoadedModel, probe: str, *, adapter=None, limit: int | None =
     >>> b.core["base"].summary; b.figure("share")
     """
     settings = bias_runs.ProbeSettings(limit=limit, seed=seed, domain=domain, max_new_tokens=max_new_tokens)
-    base = bias_runs.run_probe(m, probe, settings=settings, use_cache=use_cache)
+    with _bar(f"{probe}, base") as progress:
+        base = bias_runs.run_probe(m, probe, settings=settings, use_cache=use_cache, progress=progress)
     views = _probe_views(base)
     core = {"base": base}
     summary = f"{probe} on {base.model}: {_headline(base)}"
     table = lambda: next(iter(base.tables.values()))
     if adapter is not None:
-        tuned = bias_runs.run_probe(m, probe, adapter=adapter, settings=settings, use_cache=use_cache)
+        with _bar(f"{probe}, adapter") as progress:
+            tuned = bias_runs.run_probe(m, probe, adapter=adapter, settings=settings, use_cache=use_cache,
+                                        progress=progress)
         changes = bias_runs.compare(base, tuned)
         metric = changes["metric"]["metric"].iloc[0]
         views = {"before_after": lambda: bias_figures.before_after_groups(changes["groups"], metric), **views}
@@ -303,7 +315,8 @@ class FinetuneJob:
 
     def __repr__(self) -> str:
         row = self.row()
-        return f"<FinetuneJob {self.id} {self.adapter!r}: {row['status']}, step {row.get('step')}/{row.get('max_steps')}>"
+        return (f"<FinetuneJob {self.id} {self.adapter!r}: {row['status']}, "
+                f"step {row.get('step')}/{row.get('max_steps')}>")
 
 
 def finetune(config: finetune_config.LoraRunConfig | dict | None = None, **settings) -> FinetuneJob:

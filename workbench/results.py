@@ -116,7 +116,7 @@ class Result:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.summary}>"
 
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+    def _repr_mimebundle_(self, **_filters) -> dict:  # IPython passes include=, exclude=
         bundle = {"text/plain": repr(self)}
         if self.views:
             title = f"<p style='font-family:sans-serif'>{_escape(self.summary)}</p>"

@@ -20,10 +20,12 @@ REMOTE_SOURCE = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*
 @pytest.fixture
 def inline_always(monkeypatch):
     monkeypatch.setitem(results.INLINE_PLOTLYJS, "mode", "always")
+    return results.INLINE_PLOTLYJS
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_html_repr_inlines_plotly_and_loads_nothing_remote(every_result, name, inline_always):
+    assert inline_always["mode"] == "always"
     bundle = every_result[name]._repr_mimebundle_()
     html = bundle["text/html"]
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js itself is in the page
