@@ -33,14 +33,16 @@ run: setup
 		--server.headless true --browser.gatherUsageStats false
 
 # JupyterLab on loopback with the project's kernel ("LLM Workbench", registered inside .venv, offline), opened on
-# notebooks/; no update checks and a read-only extension manager (nothing dials out); --allow-root only for root.
+# notebooks/; no update or news checks and a read-only extension manager (nothing dials out); the preferred kernel
+# starts without a dialog (scripts/jupyterlab/overrides.json); --allow-root only for root.
 notebook: setup
 	$(PY) -m ipykernel install --sys-prefix --name llm-workbench --display-name "LLM Workbench" \
 		--env HF_HUB_OFFLINE 1 --env HF_DATASETS_OFFLINE 1 >/dev/null
 	$(PY) -m workbench prepare
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NB_PORT) --no-browser \
 		--ServerApp.root_dir=notebooks --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
-		--LabApp.extension_manager=readonly $(if $(filter 0,$(shell id -u)),--allow-root)
+		--LabApp.extension_manager=readonly \
+		--LabApp.app_settings_dir=scripts/jupyterlab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 browser:
 	bash scripts/ensure_chromium.sh

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-KERNEL = "llm-workbench-test"
+KERNEL = "llm-workbench"  # the notebooks' own kernel name, shadowed for the tests by JUPYTER_PATH
 
 
 @pytest.fixture(scope="session")
 def kernel_name(tmp_path_factory):
-    """A kernel running this interpreter with the worktree on the path and the hub offline."""
+    """The notebooks' kernel, registered in a temporary folder ahead of any other: this interpreter with the
+    checkout on the path, the hub offline and a throwaway workspace."""
     home = tmp_path_factory.mktemp("jupyter")
     spec = home / "kernels" / KERNEL
     spec.mkdir(parents=True)
@@ -22,7 +23,7 @@ def kernel_name(tmp_path_factory):
            "WORKBENCH_HOME": str(home / "workspace"), "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
     spec.joinpath("kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "LLM Workbench (test)", "language": "python", "env": env}))
+        "display_name": "LLM Workbench", "language": "python", "env": env}))
     before = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(home), before) if p)
     yield KERNEL
