@@ -181,8 +181,8 @@ def evaluate(m: models.LoadedModel, data: str | Path | evaluate_sets.EvalSet, me
     """
     dataset = data if isinstance(data, evaluate_sets.EvalSet) else evaluate_sets.read_eval_set(data)
     with _bar(f"evaluate {dataset.name}") as progress:
-        report = evaluate_run.evaluate_models(m, list(adapters), dataset, list(metrics),
-                                              evaluate_run.EvalOptions(**options), progress)
+        report = evaluate_run.evaluate_models(m, [generation.resolve_adapter(a) for a in adapters], dataset,
+                                              list(metrics), evaluate_run.EvalOptions(**options), progress)
     scores = evaluate_figures.scores_table(report.results)
     views = {"scores": lambda: evaluate_figures.score_bars(scores)}
     if len(report.results) > 1:
@@ -251,8 +251,8 @@ def bias(m: models.LoadedModel, probe: str, *, adapter=None, limit: int | None =
     table = lambda: next(iter(base.tables.values()))
     if adapter is not None:
         with _bar(f"{probe}, adapter") as progress:
-            tuned = bias_runs.run_probe(m, probe, adapter=adapter, settings=settings, use_cache=use_cache,
-                                        progress=progress)
+            tuned = bias_runs.run_probe(m, probe, adapter=generation.resolve_adapter(adapter), settings=settings,
+                                        use_cache=use_cache, progress=progress)
         changes = bias_runs.compare(base, tuned)
         metric = changes["metric"]["metric"].iloc[0]
         views = {"before_after": lambda: bias_figures.before_after_groups(changes["groups"], metric), **views}
