@@ -4,7 +4,9 @@ In a notebook, `import workbench as wb` gives the public API (workbench/api.py),
 the command line stays quick to start:
 
     load(name_or_folder, device=, dtype=)       a LoadedModel (embedded name, Hugging Face id or folder)
-    attention(m, text, layers=)                 attention maps; attention_row(m, a, layer, head, query)
+    attention(m, text, layers=)                 attention maps; attention_row(m, a, layer, head, query);
+                                                attention_figure(a, view, layer=, head=, token=);
+                                                attention_explorer(a): layer/head/token pickers (ipywidgets)
     generate(m, prompt, ...)                    text with token probabilities; decoding_step(m, g, step, ...)
     grid(m, spec_or_dict)                       a Prompt lab variant grid
     evaluate(m, data, metrics, adapters=)       scores with bootstrap intervals
@@ -24,7 +26,8 @@ import types
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "attention", "attention_row", "generate", "decoding_step", "grid", "evaluate", "compare",
+__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "generate",
+           "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 _PACKAGES = {"attention", "evaluate", "compare", "bias", "finetune"}  # API names that are also subpackages
 

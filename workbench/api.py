@@ -33,7 +33,8 @@ from workbench.prompt_lab import decoding, generation, token_views
 from workbench.prompt_lab import figures as prompt_figures
 from workbench.prompt_lab import grid as grid_spec
 
-__all__ = ["load", "attention", "attention_row", "generate", "decoding_step", "grid", "evaluate", "compare",
+__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "generate",
+           "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 
 
@@ -75,19 +76,48 @@ def attention(m: models.LoadedModel, text: str, layers: list[int] | None = None,
     """
     cap = attention_capture.capture_attention(m, text, layers, max_tokens=max_tokens, chat=chat)
     shown = cap.layers[0] if layer is None else layer
-    labels = attention_figures.position_labels(cap.tokens, range(cap.n_tokens))
-    masked = np.triu(np.ones((cap.n_tokens, cap.n_tokens), bool), 1) if cap.causal else None
     stats = attention_capture.head_statistics(cap)
-    views = {
-        "head": lambda: attention_figures.head_heatmap(cap.head(shown, head), labels, labels, masked=masked,
-                                                       title=f"layer {shown} head {head}"),
-        "mean": lambda: attention_figures.head_heatmap(cap.layer(shown).mean(0), labels, labels, masked=masked,
-                                                       title=f"layer {shown}, mean over {cap.n_heads} heads"),
-        "statistics": lambda: attention_figures.statistics_heatmap(stats, "entropy"),
-    }
     summary = (f"{cap.model_name}: {cap.n_tokens} tokens, layers {cap.layers}, {cap.n_heads} query heads / "
                f"{cap.kv_heads} key-value heads; showing layer {shown} head {head}")
-    return results.AttentionResult(cap, summary, views, lambda: stats)
+    result = results.AttentionResult(cap, summary, {}, lambda: stats)
+    result.views.update({view: (lambda view=view: attention_figure(result, view, layer=shown, head=head))
+                         for view in ("head", "mean", "token")})
+    result.views["statistics"] = lambda: attention_figures.statistics_heatmap(stats, "entropy")
+    return result
+
+
+def attention_figure(result: results.AttentionResult, view: str = "head", *, layer: int | None = None,
+                     head: int = 0, token: int | None = None):
+    """One attention figure of a capture, as the page draws it: "head" (one head's map), "mean" (the layer's
+    mean over heads) or "token" (where `token` looks, one line colour per head).
+
+    >>> wb.attention_figure(a, "token", layer=3, token=5)
+    """
+    cap = result.core
+    layer = cap.layers[0] if layer is None else layer
+    labels = attention_figures.position_labels(cap.tokens, range(cap.n_tokens))
+    masked = np.triu(np.ones((cap.n_tokens, cap.n_tokens), bool), 1) if cap.causal else None
+    if view == "head":
+        return attention_figures.head_heatmap(cap.head(layer, head), labels, labels, masked=masked,
+                                              title=f"layer {layer} head {head}")
+    if view == "mean":
+        return attention_figures.head_heatmap(cap.layer(layer).mean(0), labels, labels, masked=masked,
+                                              title=f"layer {layer}, mean over {cap.n_heads} heads")
+    if view == "token":
+        focus = cap.n_tokens - 1 if token is None else int(token)
+        out, _ = attention_capture.token_flow(cap, layer, focus)                 # (H, T) weights of the focus row
+        return attention_figures.token_lines(out, cap.tokens, np.arange(cap.n_tokens), focus)
+    raise InvalidSetting(f"`view` must be 'head', 'mean' or 'token', got {view!r}", field="view")
+
+
+def attention_explorer(result: results.AttentionResult):
+    """An ipywidgets explorer of a capture: layer, head, view and token pickers; hover shows exact weights.
+
+    >>> wb.attention_explorer(wb.attention(m, "The cat sat on the mat", layers=[0, 3, 7]))
+    """
+    from workbench.attention_widget import AttentionExplorer
+
+    return AttentionExplorer(result, attention_figure).box
 
 
 def attention_row(m: models.LoadedModel, result: results.AttentionResult, layer: int, head: int,

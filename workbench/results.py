@@ -50,7 +50,8 @@ def figure_html(fig: go.Figure, *, full_html: bool = False, inline_js: bool = Tr
     return fig.to_html(include_plotlyjs=bool(inline_js), full_html=full_html, config={"displaylogo": False})
 
 
-def _repr_needs_js() -> bool:
+def needs_inline_js() -> bool:
+    """Whether the next figure shown in this kernel must carry plotly.js (see INLINE_PLOTLYJS)."""
     if INLINE_PLOTLYJS["mode"] == "always" or not INLINE_PLOTLYJS["shown"]:
         INLINE_PLOTLYJS["shown"] = True
         return True
@@ -120,7 +121,7 @@ class Result:
         bundle = {"text/plain": repr(self)}
         if self.views:
             title = f"<p style='font-family:sans-serif'>{_escape(self.summary)}</p>"
-            bundle["text/html"] = title + figure_html(self.figure(), inline_js=_repr_needs_js())
+            bundle["text/html"] = title + figure_html(self.figure(), inline_js=needs_inline_js())
         return bundle
 
 

@@ -1,6 +1,7 @@
 """What `make notebook` promises: JupyterLab on loopback opens the attention tutorial, starts the project's kernel
 by itself, runs every cell and draws every figure in headless Chromium with all non-loopback requests blocked."""
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,14 +27,20 @@ def _makefile_lab_flags() -> list[str]:
     """The `jupyter lab` flags of the Makefile's notebook target, so the test runs what users run."""
     text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
     line = next(x for x in text.splitlines() if "/bin/jupyter lab" in x)
-    return [f for f in line.split() if f.startswith("--") and "$(" not in f and "--ServerApp.port" not in f]
+    skip = ("--ServerApp.port", "--ServerApp.root_dir", "--LabApp.app_settings_dir")  # set per test run
+    return [f for f in line.split() if f.startswith("--") and "$(" not in f and not f.startswith(skip)]
 
 
 @pytest.fixture
-def lab_url(kernel_name):
+def lab_url(kernel_name, tmp_path):
+    """JupyterLab over a copy of notebooks/ (autosave must not write outputs into the checkout), with a fresh
+    workspace (no restored layout)."""
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     port = _free_port()
     command = [str(Path(sys.executable).with_name("jupyter")), "lab", *_makefile_lab_flags(), "--allow-root",
-               f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}"]
+               f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}",
+               f"--ServerApp.root_dir={tmp_path / 'notebooks'}", f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
+               f"--LabApp.app_settings_dir={ROOT / 'scripts' / 'jupyterlab'}"]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -68,7 +75,7 @@ def test_attention_tutorial_runs_in_jupyterlab_offline_with_every_figure_drawn(l
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.route("**/*", only_local)
-        page.goto(f"{lab_url}/lab/tree/attention.ipynb?token={TOKEN}")
+        page.goto(f"{lab_url}/lab/tree/attention.ipynb?reset&token={TOKEN}")
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
         page.click("text=Run", timeout=10_000)
         page.click("text=Run All Cells", timeout=10_000)
@@ -76,6 +83,8 @@ def test_attention_tutorial_runs_in_jupyterlab_offline_with_every_figure_drawn(l
         while not (done := all(any(ch.isdigit() for ch in x) for x in _code_prompts(page))) and time.time() < deadline:
             time.sleep(1)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").count()
+        page.evaluate("() => document.querySelector('.jp-WindowedPanel-outer').scrollTo(0, 1e6)")
+        time.sleep(2)
         plots = page.locator(".jp-OutputArea .js-plotly-plot").count()
         svgs = page.locator(".jp-OutputArea .js-plotly-plot svg.main-svg").count()
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
