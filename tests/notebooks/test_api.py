@@ -1,0 +1,49 @@
+"""The public API: `import workbench` stays cheap, help(wb) lists every function with an example, capability
+packages keep working under their own names, and a fine-tune job handle waits, reports and draws its curves."""
+
+import pydoc
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import workbench as wb
+from workbench.finetune.jobs import JobError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_workbench_loads_neither_torch_nor_the_api():
+    code = "import sys, workbench; print('torch' in sys.modules, 'workbench.api' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_help_lists_every_api_function_with_an_example():
+    text = pydoc.render_doc(wb, renderer=pydoc.plaintext)
+    for name in wb.__all__:
+        assert name in text
+        if name != "FinetuneJob":
+            assert ">>>" in getattr(sys.modules["workbench.api"], name).__doc__, name
+
+
+def test_capability_packages_stay_packages_and_run_the_api_when_called(smollm2):
+    from workbench import bias
+
+    assert hasattr(bias, "run_probe") and callable(wb.bias) and wb.attention is sys.modules["workbench.attention"]
+    a = wb.attention(smollm2, "Hello there", layers=[0])
+    assert a.core.layers == [0]
+
+
+def test_finetune_job_waits_with_a_bar_and_draws_its_curves(tmp_path, workspace_home):
+    lines = (ROOT / "data" / "demo_dates_train.jsonl").read_text().splitlines()[:16]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
+    job = wb.finetune(data=str(tmp_path / "train.jsonl"), adapter_name="nb-tiny", max_steps=2, batch_size=2,
+                      max_length=48, warmup_steps=0, eval_every=2, save_every=2, cpu_threads=1)
+    assert job.wait(timeout_s=300) is job and job.status == "done"
+    curves = job.curves()
+    assert (curves.to_pandas()["kind"] == "train").sum() == 2
+    assert len(curves.figure().data) >= 1 and "done" in repr(job)
+    with pytest.raises(JobError, match="only a stopped or failed job"):
+        job.resume()
