@@ -115,7 +115,7 @@ def attention_explorer(result: results.AttentionResult):
 
     >>> wb.attention_explorer(wb.attention(m, "The cat sat on the mat", layers=[0, 3, 7]))
     """
-    from workbench.attention_widget import AttentionExplorer
+    from workbench.attention.widget import AttentionExplorer
 
     return AttentionExplorer(result, attention_figure).box
 

@@ -8,7 +8,7 @@ import workbench as wb
 
 @pytest.fixture(scope="module")
 def explorer(smollm2):
-    from workbench.attention_widget import AttentionExplorer
+    from workbench.attention.widget import AttentionExplorer
 
     result = wb.attention(smollm2, "The cat sat on the mat.", layers=[0, 2])
     return AttentionExplorer(result, wb.attention_figure)
