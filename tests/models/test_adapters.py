@@ -96,6 +96,8 @@ def test_resolve_takes_a_registered_name_or_a_folder_and_refuses_escapes(smollm2
     with pytest.raises(UnsafePath):
         adapters.resolve("../no-such-folder")
     assert [r["name"] for r in adapters.adapter_rows()] == ["imported"]
+    (tmp_path / "imported").mkdir()  # a local folder named like the registered adapter does not win
+    assert adapters.resolve("imported").path == info.path
 
 
 def test_active_adapter_is_stored_per_base_model_and_forgotten_when_deleted(smollm2, workspace_home, tmp_path):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench import workspace
-from workbench.errors import WorkbenchError
+from workbench.errors import UnsafePath, WorkbenchError
 from workbench.models import LoadedModel
 from workbench.store import Store
 
@@ -74,14 +74,22 @@ def list_adapters(base_model: str | None = None) -> list[AdapterInfo]:
 
 
 def resolve(name_or_folder: Path | str) -> AdapterInfo:
-    """An adapter given as a registered name (checked with safe_child) or as a folder path."""
+    """An adapter given as a registered name (checked with safe_child) or as a folder path.
+
+    A registered name wins over a folder of the same name in the current directory; a text that is no safe
+    name (it has a slash, or escapes the registry) is read as a folder."""
     text = str(name_or_folder)
+    try:
+        folder = workspace.safe_child(adapters_dir(), text, field="adapter")
+    except UnsafePath:
+        folder = None
+    if folder is not None and folder.is_dir():
+        return read_adapter(folder)
     if Path(text).expanduser().is_dir():
         return read_adapter(text)
-    folder = workspace.safe_child(adapters_dir(), text, field="adapter")
-    if not folder.is_dir():
-        raise AdapterError(f"no adapter named {text!r} in the workspace, and no such folder", field="adapter")
-    return read_adapter(folder)
+    if folder is None:
+        raise UnsafePath(f"{text!r} is neither an adapter folder nor a name inside the workspace", field="adapter")
+    raise AdapterError(f"no adapter named {text!r} in the workspace, and no such folder", field="adapter")
 
 
 def adapter_rows(base_model: str | None = None) -> list[dict]:
