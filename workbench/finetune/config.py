@@ -142,8 +142,17 @@ def linear_module_names(model) -> list[str]:
     import torch
 
     skip = {"lm_head", "classifier"}
-    return sorted({n.split(".")[-1] for n, m in model.named_modules()
-                   if isinstance(m, torch.nn.Linear) and n.split(".")[-1] not in skip})
+    lora_parts = {"lora_A", "lora_B", "lora_magnitude_vector"}  # a PEFT wrapper's own small layers
+    names = set()
+    for path, module in model.named_modules():
+        parts = path.split(".")
+        if not isinstance(module, torch.nn.Linear) or lora_parts & set(parts):
+            continue
+        if parts[-1] == "base_layer":  # a Linear that LoRA already wraps keeps its own name one level up
+            parts = parts[:-1]
+        if parts[-1] not in skip:
+            names.add(parts[-1])
+    return sorted(names)
 
 
 def configure_cpu_threads(requested: int = 0, processes: int = 1) -> int:
