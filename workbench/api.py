@@ -283,7 +283,7 @@ def bias(m: models.LoadedModel, probe: str, *, adapter=None, limit: int | None =
         with _bar(f"{probe}, adapter") as progress:
             tuned = bias_runs.run_probe(m, probe, adapter=generation.resolve_adapter(adapter), settings=settings,
                                         use_cache=use_cache, progress=progress)
-        changes = bias_runs.compare(base, tuned)
+        changes = bias_runs.before_after(base, tuned)
         metric = changes["metric"]["metric"].iloc[0]
         views = {"before_after": lambda: bias_figures.before_after_groups(changes["groups"], metric), **views}
         core.update(adapter=tuned, changes=changes)

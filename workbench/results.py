@@ -25,9 +25,14 @@ INLINE_PLOTLYJS = {"mode": "once", "shown": False}
 
 
 def plain(value):
-    """JSON-ready copy of a core result: dataclasses, arrays, frames and paths become lists, dicts and strings."""
+    """JSON-ready copy of a core result: dataclasses, arrays, frames and paths become lists, dicts and strings.
+
+    A dataclass field declared `repr=False` (internal working data, such as bootstrap statistics) is left out;
+    a function becomes its name."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if callable(value) and hasattr(value, "__qualname__"):
+        return value.__qualname__
     if isinstance(value, pd.DataFrame):
         return [plain(row) for row in value.to_dict(orient="records")]
     if isinstance(value, np.ndarray):
