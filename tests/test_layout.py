@@ -62,3 +62,7 @@ def test_readme_layout_section_names_every_top_level_folder_and_capability():
     layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
     for name in ["app.py", "pages/", "workbench/", "tests/", "data/", "bench/", "models/", *CAPABILITIES]:
         assert name in layout, f"README Layout section does not mention {name}"
+    tracked = [p for p in ROOT.iterdir() if not p.name.startswith((".", "__")) and p.name not in ("data", "tests")]
+    tracked += [p for p in (ROOT / "workbench").rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    missing = sorted(p.stem for p in tracked if p.stem not in layout and p.name not in layout)
+    assert not missing, f"README Layout section does not name {missing}"
