@@ -13,6 +13,7 @@ from workbench import models
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedModel, ModelSpec, adapters
 from workbench.models.adapters import AdapterInfo
+from workbench.models.endpoint import EndpointSpec
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py and pages/
 OTHER = "Other: Hugging Face id or folder…"
@@ -199,6 +200,27 @@ def adapter_picker(loaded: LoadedModel, key: str, *, label: str = "Adapter", mul
     if multiple:
         return [registered.get(n) for n in st.multiselect(label, names, key=key, help=help_text)]
     return registered.get(st.selectbox(label, names, key=key, help=help_text))
+
+
+def endpoint_form(prefix: str, title: str = "OpenAI-compatible endpoint (hosted or local server)",
+                  ) -> EndpointSpec | None:
+    """An OpenAI-compatible endpoint from an expander (None until a valid URL and model are given); the key stays
+    in the environment variable named here. A bad value is shown in the expander: the rest of the page works."""
+    with st.expander(title):
+        c = st.columns(4)
+        url = c[0].text_input("Base URL", key=f"{prefix}_url", placeholder="http://127.0.0.1:8000/v1")
+        model = c[1].text_input("Model", key=f"{prefix}_model")
+        key_env = c[2].text_input("API key variable", key=f"{prefix}_key", placeholder="OPENAI_API_KEY",
+                                  help="The NAME of the environment variable holding the key; the key is never "
+                                       "stored.") or None
+        name = c[3].text_input("Label", key=f"{prefix}_name")
+        if not (url and model):
+            return None
+        try:
+            return EndpointSpec(base_url=url, model=model, api_key_env=key_env, name=name)
+        except WorkbenchError as err:
+            st.error(str(err))
+            return None
 
 
 def human_bytes(n: float) -> str:

@@ -51,9 +51,16 @@ with st.expander("Options"):
                                help="SmolLM2's tokenizer declares <|im_start|> as BOS but never adds it.")
 
 
+endpoint = ui.endpoint_form("ev_ep", "Score an OpenAI-compatible endpoint too (hosted or local server)")
+if endpoint is not None:
+    st.caption(f"**{endpoint.label}** is scored beside the models above on BLEU, chrF, ROUGE and exact match "
+               "(greedy, each prompt as a chat message); perplexity needs the reference's log-probabilities, "
+               "which chat endpoints do not return.")
+
+
 def chosen_models() -> list:
     extra = [f.strip() for f in folders.split(",") if f.strip()]
-    return list(chosen) + [adapters.read_adapter(f) for f in extra]
+    return list(chosen) + [adapters.read_adapter(f) for f in extra] + ([endpoint] if endpoint else [])
 
 
 def load_set():
@@ -89,11 +96,13 @@ elif st.session_state.get("ev_cancel"):
 report = st.session_state.get("ev_report")
 if report is not None:
     st.subheader(f"{report.dataset.name}: {len(report.dataset)} examples (run #{st.session_state['ev_run_id']})")
+    for note in report.warnings:  # lengths cut to the context, metrics an endpoint cannot give
+        st.warning(note, icon=":material/content_cut:")
     scores = plots.scores_table(report.results)
     st.plotly_chart(plots.score_bars(scores), width="stretch", key="ev_bars")
     wide = scores.assign(shown=[f"{v:.4g} [{lo:.4g}, {hi:.4g}]" for v, lo, hi in
                                 zip(scores["value"], scores["low"], scores["high"])])
-    st.dataframe(wide.pivot(index="model", columns="key", values="shown"), width="stretch")
+    st.dataframe(wide.pivot(index="model", columns="key", values="shown").fillna("—"), width="stretch")
     if not report.comparisons.empty:
         st.plotly_chart(plots.difference_forest(report.comparisons), width="stretch", key="ev_forest")
         st.dataframe(report.comparisons.assign(verdict=["clear" if c else "within noise"

@@ -6,7 +6,6 @@ import streamlit as st
 import pages as ui
 from workbench.errors import WorkbenchError
 from workbench.models import adapters
-from workbench.models.endpoint import EndpointSpec
 from workbench.prompt_lab import figures as plots
 from workbench.prompt_lab import history as experiments
 from workbench.prompt_lab.decoding import SamplingParams
@@ -40,26 +39,6 @@ def sampling_widgets(prefix: str) -> SamplingParams:
         repetition_penalty=float(c[4].number_input("Repetition penalty", 0.5, 3.0, 1.0, 0.05, key=f"{prefix}_rp")))
 
 
-def endpoint_widgets() -> EndpointSpec | None:
-    """An OpenAI-compatible endpoint from an expander (None until a valid URL and model are given); the key stays
-    in the environment variable named here."""
-    with st.expander("OpenAI-compatible endpoint (hosted or local server)"):
-        c = st.columns(4)
-        url = c[0].text_input("Base URL", key="pl_ep_url", placeholder="http://127.0.0.1:8000/v1")
-        model = c[1].text_input("Model", key="pl_ep_model")
-        key_env = c[2].text_input("API key variable", key="pl_ep_key", placeholder="OPENAI_API_KEY",
-                                  help="The NAME of the environment variable holding the key; the key is never "
-                                       "stored.") or None
-        name = c[3].text_input("Label", key="pl_ep_name")
-        if not (url and model):
-            return None
-        try:
-            return EndpointSpec(base_url=url, model=model, api_key_env=key_env, name=name)
-        except WorkbenchError as err:  # shown here: the rest of the page keeps working
-            st.error(str(err))
-            return None
-
-
 def last_generation():
     last = st.session_state.get("pl_last")
     if last is None:
@@ -67,7 +46,7 @@ def last_generation():
     return last
 
 
-endpoint = endpoint_widgets()
+endpoint = ui.endpoint_form("pl_ep")
 tabs = st.tabs(["Generate", "Token view", "Decoding step", "Logit lens", "Grid", "History"])
 try:
     with tabs[0]:

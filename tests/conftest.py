@@ -1,7 +1,13 @@
-"""Shared fixtures: offline hub, a throwaway workspace, and the real embedded models loaded once per session."""
+"""Shared fixtures: offline hub, a throwaway workspace, the real embedded models loaded once per session, and a
+real OpenAI-compatible server (`transformers serve`) on a free loopback port serving the embedded SmolLM2."""
 
 import os
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,3 +65,38 @@ def open_page():
         return at
 
     return _open
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def openai_server(smollm2):
+    """(base URL, model name) of `transformers serve` running the embedded SmolLM2 on CPU in float32."""
+    from workbench import workspace
+
+    folder = workspace.model_cache() / "smollm2-135m-instruct"
+    port = free_port()
+    serve = Path(sys.executable).parent / "transformers"
+    log = open(Path(os.environ["WORKBENCH_HOME"]) / f"serve-{port}.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen([str(serve), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
+                             "--device", "cpu", "--dtype", "float32"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"transformers serve did not start: {log.name}") from None
+                time.sleep(0.5)
+        yield f"{base}/v1", str(folder)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

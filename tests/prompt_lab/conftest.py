@@ -1,55 +1,16 @@
-"""A real OpenAI-compatible server (`transformers serve`) on a free loopback port, serving the embedded SmolLM2
-folder, and a tiny HTTP server that answers with errors."""
+"""A tiny HTTP server that answers with errors (the real `transformers serve` fixture, `openai_server`, is in
+tests/conftest.py: Evaluate uses it too)."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http import HTTPStatus
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIServer, make_server
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def openai_server(smollm2):
-    """(base URL, model name) of `transformers serve` running the embedded SmolLM2 on CPU in float32."""
-    from workbench import workspace
-
-    folder = workspace.model_cache() / "smollm2-135m-instruct"
-    port = free_port()
-    serve = Path(sys.executable).parent / "transformers"
-    log = open(Path(os.environ["WORKBENCH_HOME"]) / f"serve-{port}.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([str(serve), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32"], stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"transformers serve did not start: {log.name}") from None
-                time.sleep(0.5)
-        yield f"{base}/v1", str(folder)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+from tests.conftest import free_port
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

@@ -3,6 +3,7 @@ greedy output equals local greedy, streams and history work, every failure is a 
 
 import pytest
 
+from tests.conftest import free_port
 from workbench.errors import InvalidSetting
 from workbench.models.endpoint import EndpointError, EndpointSpec, chat
 from workbench.prompt_lab import history as experiments
@@ -10,8 +11,6 @@ from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate_greedy
 from workbench.prompt_lab.grid import GridSpec, GridSpecError
 from workbench.prompt_lab.remote import generate_endpoint, stream_endpoint
-
-from .conftest import free_port
 
 PROMPT = "What is the capital of France?"
 

@@ -17,7 +17,13 @@ def register(subparsers) -> None:
     p.add_argument("data", help="evaluation set: JSONL with prompt/reference (or text) rows, or TXT")
     p.add_argument("--adapter", action="append", default=[], metavar="DIR",
                    help="adapter folder or registered name; repeat for several (the base is evaluated too)")
-    p.add_argument("--no-base", action="store_true", help="evaluate only the adapters")
+    p.add_argument("--no-base", action="store_true", help="evaluate only the adapters (and endpoints)")
+    p.add_argument("--endpoint", action="append", default=[], metavar="URL",
+                   help="an OpenAI-compatible server (up to /v1) scored beside the local models; repeatable")
+    p.add_argument("--endpoint-model", action="append", default=[], metavar="NAME",
+                   help="the model name each --endpoint serves, in the same order")
+    p.add_argument("--api-key-env", default=None, metavar="VAR",
+                   help="name of the environment variable holding the endpoints' API key (never the key)")
     p.add_argument("--metrics", default="perplexity", help=f"comma-separated: {','.join(METRICS)}")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--chat", action="store_true", help="wrap prompts in the model's chat template")
@@ -38,6 +44,16 @@ def _adapter_path(value: str):
     return adapters.resolve(value).path
 
 
+def _endpoints(args: argparse.Namespace) -> list:
+    from workbench.models.endpoint import EndpointSpec
+
+    if len(args.endpoint) != len(args.endpoint_model):
+        raise InvalidSetting(f"give one --endpoint-model per --endpoint ({len(args.endpoint)} endpoints, "
+                             f"{len(args.endpoint_model)} model names)", field="endpoint-model")
+    return [EndpointSpec(base_url=url, model=name, api_key_env=args.api_key_env)
+            for url, name in zip(args.endpoint, args.endpoint_model, strict=True)]
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -52,9 +68,10 @@ def run_eval(args: argparse.Namespace) -> int:
     check_metrics(dataset, metrics)  # before the model loads: bad input fails in a second
     options = EvalOptions(batch_size=args.batch_size, chat=args.chat, add_bos=not args.no_bos,
                           max_new_tokens=args.max_new_tokens, window=args.window, stride=args.stride)
-    adapter_list = ([] if args.no_base else [None]) + [_adapter_path(a) for a in args.adapter]
+    adapter_list = ([] if args.no_base else [None]) + [_adapter_path(a) for a in args.adapter] + \
+        _endpoints(args)
     if not adapter_list:
-        raise InvalidSetting("--no-base needs at least one --adapter", field="adapter")
+        raise InvalidSetting("--no-base needs at least one --adapter or --endpoint", field="adapter")
     loaded = models.load(spec_from_args(args))
 
     def progress(fraction: float, message: str) -> None:

@@ -28,9 +28,10 @@ def save_run(report: EvaluationReport, store: Store | None = None) -> int:
         run_id = int(cur.lastrowid)
         for r in report.results:
             conn.executemany(
-                "INSERT INTO evaluation_scores(run_id, model, adapter, key, value, ci_low, ci_high) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, r.label, r.adapter, k, v, *r.intervals[k]) for k, v in r.scores.items()])
+                "INSERT INTO evaluation_scores(run_id, model, adapter, endpoint, key, value, ci_low, ci_high) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r.label, r.adapter, json.dumps(r.endpoint) if r.endpoint else None, k, v, *r.intervals[k])
+                 for k, v in r.scores.items()])
             conn.execute("INSERT INTO evaluation_examples(run_id, model, records) VALUES (?, ?, ?)",
                          (run_id, r.label, r.per_example.to_json(orient="records")))
     return run_id

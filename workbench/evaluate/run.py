@@ -16,7 +16,7 @@ from transformers import StoppingCriteria
 from workbench.errors import InvalidSetting, WorkbenchError
 from workbench.evaluate import metrics as m
 from workbench.evaluate.sets import EvalSet, check_metrics
-from workbench.models import LoadedModel, adapters
+from workbench.models import LoadedModel, adapters, endpoint
 from workbench.models.batching import left_pad, length_batches, padding_id
 from workbench.models.prompts import bos_ids, chat_prompt, text_ids
 from workbench.progress import Progress
@@ -69,10 +69,12 @@ class ModelResult:
     seconds: float = 0.0
     tokens_scored: int = 0
     warnings: list[str] = field(default_factory=list)  # what was changed to fit the model (lengths cut), shown
+    endpoint: dict | None = None  # an OpenAI-compatible endpoint's spec (no key, only its variable's name)
 
     def summary(self) -> dict:
         """The CLI's JSON object: score keys, n_examples, the interval of each score, and any warnings."""
-        return {"model": self.label, "adapter": self.adapter, **self.scores, "n_examples": len(self.per_example),
+        return {"model": self.label, "adapter": self.adapter, **({"endpoint": self.endpoint} if self.endpoint else {}),
+                **self.scores, "n_examples": len(self.per_example),
                 "ci95": {k: list(v) for k, v in self.intervals.items()}, "seconds": round(self.seconds, 3),
                 **({"warnings": self.warnings} if self.warnings else {})}
 
@@ -281,6 +283,74 @@ def evaluate(loaded: LoadedModel, adapter, dataset: EvalSet, metrics: list[str],
                        tokens_scored=int(inputs.tokens.sum()), warnings=warnings)
 
 
+def _endpoint_answers(spec: endpoint.EndpointSpec, prompts: list[str], *, max_new_tokens: int,
+                      stop_at_newline: bool, step: Callable[[int], None]) -> list[str]:
+    """Greedy answers from an endpoint, one chat message per prompt, up to the endpoint's concurrency at once.
+    `step` runs on the calling thread (a page's progress bar lives there); if it raises, pending requests are
+    dropped."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    settings = endpoint.Greedy(max_new_tokens=max_new_tokens)
+    answers = [""] * len(prompts)
+    with ThreadPoolExecutor(max_workers=spec.concurrency) as pool:
+        futures = {pool.submit(endpoint.chat, spec, [{"role": "user", "content": p}], settings): i
+                   for i, p in enumerate(prompts)}
+        try:
+            for future in as_completed(futures):
+                text = future.result().text.strip()
+                answers[futures[future]] = text.split("\n", 1)[0].strip() if stop_at_newline else text
+                step(1)
+        finally:
+            for future in futures:
+                future.cancel()
+    return answers
+
+
+def evaluate_endpoint(loaded: LoadedModel, spec: endpoint.EndpointSpec, dataset: EvalSet, metrics: list[str],
+                      options: EvalOptions = EvalOptions(), progress: Progress | None = None,
+                      should_stop: Callable[[], bool] | None = None,
+                      counts: np.ndarray | None = None) -> ModelResult:
+    """Score an OpenAI-compatible endpoint's greedy answers on the reference metrics (BLEU, chrF, ROUGE, exact
+    match). Log-prob metrics are skipped with a warning: chat completions return log-probabilities of the
+    tokens the server wrote, not of the reference. `loaded` only sizes the answer budget, as for local models."""
+    check_metrics(dataset, metrics)
+    started = time.perf_counter()
+    scored = [x.name for x in m.METRICS.values() if x.name in metrics and x.needs_reference]
+    skipped = [x for x in metrics if x not in scored]
+    if not scored:
+        raise InvalidSetting(f"the endpoint {spec.label} can be scored only on reference metrics (BLEU, chrF, "
+                             f"ROUGE, exact match), not on {', '.join(skipped)}", field="metrics")
+    warnings = [f"{', '.join(skipped)} skipped for {spec.label}: a chat endpoint does not return the "
+                "log-probabilities of the reference"] if skipped else []
+    if not options.chat:
+        warnings.append(f"{spec.label} gets each prompt as a chat message (the chat completions API); "
+                        "local models read it as plain text unless 'Chat template' is on")
+    references = [e.reference for e in dataset.examples]
+    done = [0]
+
+    def step(units: int) -> None:
+        done[0] += units
+        if progress is not None:
+            progress(done[0] / len(dataset), f"{spec.label}: {done[0]} of {len(dataset)} answers")
+        if should_stop is not None and should_stop():
+            raise EvaluationCancelled(f"cancelled while asking {spec.label} ({done[0]} of {len(dataset)} done)")
+
+    outputs = _endpoint_answers(spec, [e.prompt for e in dataset.examples],
+                                max_new_tokens=_answer_budget(loaded, references, options),
+                                stop_at_newline=options.stop_at_newline, step=step)
+    table = pd.DataFrame({"line": [e.line for e in dataset.examples], "output": outputs})
+    stats = {}
+    for key, (stat, per_example) in m.compute_scores(scored, m.MetricInputs(outputs, references)).items():
+        stats[key] = stat
+        table[key] = per_example
+    if counts is None:
+        counts = m.resample_counts(len(dataset), options.resamples, options.seed)
+    return ModelResult(label=spec.label, adapter=None, scores={k: s.value() for k, s in stats.items()},
+                       intervals={k: m.bootstrap_interval(s, counts) for k, s in stats.items()},
+                       per_example=table, statistics=stats, seconds=time.perf_counter() - started,
+                       warnings=warnings, endpoint=spec.to_dict())
+
+
 def paired_differences(results: list[ModelResult], counts: np.ndarray) -> pd.DataFrame:
     """Each model against the first (the base): difference and paired-bootstrap 95% interval per score;
     `better` says whether the difference goes the metric's good way."""
@@ -289,6 +359,8 @@ def paired_differences(results: list[ModelResult], counts: np.ndarray) -> pd.Dat
     first = results[0] if results else None
     for other in results[1:]:
         for key, stat in other.statistics.items():
+            if key not in first.statistics:  # an endpoint has no perplexity, for one
+                continue
             diff, low, high = m.paired_bootstrap(stat, first.statistics[key], counts)
             rows.append({"model": other.label, "against": first.label, "key": key, "difference": diff,
                          "low": low, "high": high, "clear": bool(low > 0 or high < 0),
@@ -297,9 +369,11 @@ def paired_differences(results: list[ModelResult], counts: np.ndarray) -> pd.Dat
 
 
 def _model_label(adapter) -> str:
-    """The label a result is stored under: "base", or the adapter's name (read from its folder)."""
+    """The label a result is stored under: "base", the adapter's name (read from its folder), or the endpoint's."""
     if adapter is None:
         return "base"
+    if isinstance(adapter, endpoint.EndpointSpec):
+        return adapter.label
     return (adapter if isinstance(adapter, adapters.AdapterInfo) else adapters.read_adapter(adapter)).name
 
 
@@ -320,7 +394,8 @@ def _refuse_duplicates(adapter_list: list) -> None:
 def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, metrics: list[str],
                     options: EvalOptions = EvalOptions(), progress: Progress | None = None,
                     should_stop: Callable[[], bool] | None = None) -> EvaluationReport:
-    """The base (when None is in `adapter_list`) and each adapter over one loaded base, switched, not reloaded."""
+    """The base (when None is in `adapter_list`) and each adapter over one loaded base, switched, not reloaded;
+    an `EndpointSpec` in the list is asked over HTTP (reference metrics only)."""
     check_metrics(dataset, metrics)
     if not adapter_list:
         raise InvalidSetting("choose the base model or at least one adapter", field="adapters")
@@ -332,13 +407,15 @@ def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, m
             if progress is not None:
                 progress((i + fraction) / len(adapter_list), message)
 
-        results.append(evaluate(loaded, adapter, dataset, metrics, options, scaled, should_stop, counts))
+        run = evaluate_endpoint if isinstance(adapter, endpoint.EndpointSpec) else evaluate
+        results.append(run(loaded, adapter, dataset, metrics, options, scaled, should_stop, counts))
     return EvaluationReport(dataset=dataset, metrics=list(metrics), options=options, base_model=loaded.info.name,
                             results=results, comparisons=paired_differences(results, counts))
 
 
 def example_table(report: EvaluationReport, key: str) -> pd.DataFrame:
-    """Per-example rows with every model's output and `key` score side by side, largest change first."""
+    """Per-example rows with every model's output and `key` score side by side, largest change (last model that
+    has the score minus the first) first."""
     first = report.results[0].per_example
     table = pd.DataFrame({"line": first["line"]})
     examples = report.dataset.examples
@@ -353,7 +430,8 @@ def example_table(report: EvaluationReport, key: str) -> pd.DataFrame:
     for r in report.results:
         if key in r.per_example:
             table[f"{key}: {r.label}"] = r.per_example[key].values
-    if len(report.results) > 1 and key in first:
-        table["change"] = report.results[-1].per_example[key].values - first[key].values
+    scored = [r for r in report.results if key in r.per_example]  # an endpoint has no perplexity, for one
+    if len(scored) > 1:
+        table["change"] = scored[-1].per_example[key].values - scored[0].per_example[key].values
         table = table.iloc[np.argsort(-np.abs(table["change"].to_numpy()), kind="stable")]
     return table.reset_index(drop=True)

@@ -78,6 +78,15 @@ class Reply:
     new_tokens: int | None
 
 
+@dataclass(frozen=True)
+class Greedy:
+    """Greedy decoding in the OpenAI API's terms: what evaluation asks an endpoint for."""
+
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+
 _limits: dict[str, threading.BoundedSemaphore] = {}
 _limits_lock = threading.Lock()
 
