@@ -13,6 +13,7 @@ from workbench.attention import figures as plots
 from workbench.attention import views as views
 from workbench.attention.cache import CaptureCache
 from workbench.attention.row_math import row_math
+from workbench.attention.value_weighted import value_norms, weighted
 from workbench.errors import WorkbenchError
 from workbench.models.prompts import token_labels
 
@@ -45,6 +46,22 @@ def capture(layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
             bar.empty()
 
     return _captures().get_or_capture(key, run)
+
+
+def norms_of(layer: int) -> np.ndarray:
+    """‖f(x_j)‖ (H, T) of one layer for the value-weighted view, kept per text in the session."""
+    key = ("attn_norms", loaded.spec, loaded.peft is not None, tuple(int(i) for i in ids), layer)
+    kept = st.session_state.setdefault("attn_norms", {})
+    if key not in kept:
+        with st.spinner(f"Value vectors of layer {layer}"):
+            kept.clear()  # one text at a time
+            kept[key] = value_norms(loaded, np.asarray(ids), layer)
+    return kept[key]
+
+
+def shown_head(cap: core.AttentionCapture, layer: int, head: int) -> np.ndarray:
+    """The head's map as captured, or value-weighted when the toggle is on."""
+    return weighted(cap.head(layer, head), norms_of(layer)[head]) if value_weighted else cap.head(layer, head)
 
 
 def open_clicked_head() -> None:
@@ -87,15 +104,20 @@ hide_first = c3.toggle("Hide first token", key="attn_hide_first",
                        help="Decoders park most attention on the first token; hide it and renormalise rows.")
 start, end = c4.slider("Token range (zoom)", 0, n, (0, n), key="attn_range") if n > 2 else (0, n)
 rows_text = st.text_input("Query rows (e.g. 3, 10-20; empty = all)", key="attn_rows") if n > 64 else ""
+value_weighted = st.toggle(
+    "Value-weighted (one head, mean over heads)", key="attn_vw",
+    help="Kobayashi et al. (2020): scale each key by the norm of what it sends, ‖W_O W_V x_j‖, and renormalise "
+         "rows. Raw weights overstate keys whose value vectors are small, such as the first-token sink.")
+weighting = " (value-weighted)" if value_weighted else ""
 causal = loaded.kind == "causal"
 
 try:
     if view == "One head":
         cap = capture((layer,))
-        mv = views.map_view(cap.head(layer, head), tokens, causal=causal, start=start, end=end,
+        mv = views.map_view(shown_head(cap, layer, head), tokens, causal=causal, start=start, end=end,
                             rows=views.query_rows(rows_text, n), hide_first=hide_first)
         st.plotly_chart(plots.head_heatmap(mv.matrix, mv.query_labels, mv.key_labels, masked=mv.masked,
-                                           title=f"Layer {layer}, head {head}"), key="attn_head_fig")
+                                           title=f"Layer {layer}, head {head}{weighting}"), key="attn_head_fig")
         st.caption(f"Captured in {cap.seconds:.1f} s. " + mv.note)
     elif view == "All heads":
         cap = capture((0,), scan=True)
@@ -127,10 +149,12 @@ try:
         st.bar_chart(stats.label.value_counts())
     elif view == "Aggregates":
         cap = capture((layer,))
-        mean = views.map_view(core.mean_over_heads(cap, layer), tokens, causal=causal, start=start, end=end,
+        heads_mean = np.mean([shown_head(cap, layer, h) for h in range(info.heads)], 0) if value_weighted \
+            else core.mean_over_heads(cap, layer)
+        mean = views.map_view(heads_mean, tokens, causal=causal, start=start, end=end,
                               hide_first=hide_first)
         st.plotly_chart(plots.head_heatmap(mean.matrix, mean.query_labels, mean.key_labels, masked=mean.masked,
-                                           title=f"Layer {layer}: mean over heads"), key="attn_mean_fig")
+                                           title=f"Layer {layer}: mean over heads{weighting}"), key="attn_mean_fig")
         if n <= FULL_ALL_LAYERS:
             full = capture(None)
             roll = views.map_view(core.rollout(full.pattern[: layer + 1]), tokens, causal=causal,

@@ -72,3 +72,23 @@ def test_bertviz_refuses_oversized_input_with_a_pointer_to_our_views(attention_p
     at.multiselect(key="attn_bv_layers").set_value([0, 1, 2, 3]).run()
     assert not at.exception
     assert any("One head" in e.value and "MB" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "minilm-l6"])
+def test_value_weighted_toggle_redraws_one_head_and_the_mean_with_the_weighted_rows(attention_page, model):
+    at = attention_page(model)
+    at.selectbox(key="attn_layer").set_value(1).run()
+
+    def heatmap() -> list[list[float]]:  # the One head view draws one chart
+        (chart,) = at.get("plotly_chart")
+        return json.loads(chart.proto.spec)["data"][0]["z"]
+
+    raw = heatmap()
+    at.toggle(key="attn_vw").set_value(True).run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert "Layer 1, head 0 (value-weighted)" in _shown(at)
+    weighted_rows = heatmap()
+    assert weighted_rows != raw
+    assert all(abs(sum(v for v in row if v is not None) - 1) < 1e-2 for row in weighted_rows)
+    at.radio(key="attn_view").set_value("Aggregates").run()
+    assert not at.exception and "Layer 1: mean over heads (value-weighted)" in _shown(at)

@@ -32,7 +32,7 @@ class RowMath:
     weights: np.ndarray     # (T,) softmax over the visible scores
 
 
-def _attention_inputs(loaded: LoadedModel, module: torch.nn.Module, ids: np.ndarray) -> dict:
+def attention_inputs(loaded: LoadedModel, module: torch.nn.Module, ids: np.ndarray) -> dict:
     """Hidden states (1, T, D) and keyword inputs entering one attention module; stops the pass there."""
     seen: dict = {}
 
@@ -59,7 +59,7 @@ def layer_query_keys(loaded: LoadedModel, ids: np.ndarray,
     """(q (H, T, d), k (Hkv, T, d), rotary applied, score scale) of one layer, float32, from its projections."""
     layer = check_layers(loaded.info.layers, [layer])[0]
     module = attention_modules(loaded.model)[layer]
-    inputs = _attention_inputs(loaded, module, ids)
+    inputs = attention_inputs(loaded, module, ids)
     h = inputs["hidden"][0].float()                                     # (T, D)
     t = h.shape[0]
     if hasattr(module, "q_proj"):

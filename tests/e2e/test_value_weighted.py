@@ -1,0 +1,39 @@
+"""Value-weighted attention in headless Chromium for the decoder and the encoder: the toggle redraws the head
+with the weighted rows; screenshots for the README."""
+
+import shutil
+
+from harness import ROOT, screenshot, wait_idle
+
+
+def _open_attention(page, app_url) -> None:
+    page.goto(app_url)  # a cold deep link to /attention would skip app.py's navigation
+    page.get_by_text("Model card").first.wait_for(timeout=240_000)
+    wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Attention", exact=True).click()
+    page.get_by_text("Captured in").first.wait_for(timeout=240_000)
+    wait_idle(page)
+
+
+def _toggle_and_shoot(page, name: str) -> None:
+    page.get_by_text("Value-weighted (one head, mean over heads)").click()
+    page.get_by_text("Layer 0, head 0 (value-weighted)").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(state="attached", timeout=120_000)
+    page.set_viewport_size({"width": 1400, "height": 1500})
+    wait_idle(page)
+    shutil.copy(screenshot(page, name), ROOT / "docs" / f"{name}.png")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_value_weighted_head_for_smollm2_and_minilm(page, app_url):
+    _open_attention(page, app_url)
+    _toggle_and_shoot(page, "attention-value-weighted")
+    page.get_by_text("Value-weighted (one head, mean over heads)").click()  # off again before the model switch
+    wait_idle(page)
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="minilm-l6").click()
+    wait_idle(page)
+    page.get_by_text("0:[CLS]").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    _toggle_and_shoot(page, "attention-value-weighted-encoder")
