@@ -103,9 +103,46 @@ def _row(r: dict) -> str:
             f"  {r['bytes'] / 2**20:10.2f} MB sent  {r['peak_mb']:8.0f} MB peak extra")
 
 
+def generate_then_inspect(new_tokens: int = 64, repeats: int = 3) -> dict:
+    """Plain greedy `generate` (sdpa) against generate-then-inspect (eager attention, every step's rows of every
+    layer and head kept, logits for top-k and entropy), interleaved, both forced to `new_tokens` tokens."""
+    import statistics
+
+    import torch
+
+    from workbench.attention.generated import generate_and_inspect
+    from workbench.models import ModelSpec, load
+    from workbench.models.prompts import chat_prompt, text_ids
+
+    loaded = load(ModelSpec(MODEL, device="cpu"))
+    prompt = "Write a short story about a lighthouse keeper."
+    ids = torch.tensor([text_ids(loaded.tokenizer, chat_prompt(loaded, prompt), prefix=[])])
+
+    def plain() -> float:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                  max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+        return time.perf_counter() - start
+
+    def ours() -> float:
+        return generate_and_inspect(loaded, prompt, new_tokens, chat=True, stop_at_eos=False).seconds
+
+    ours()  # warm both paths once
+    plain()
+    pairs = [(plain(), ours()) for _ in range(repeats)]
+    ratios = [o / p for p, o in pairs]
+    return {"new_tokens": new_tokens, "plain_s": [p for p, _ in pairs], "inspect_s": [o for _, o in pairs],
+            "inspect_vs_plain": statistics.median(ratios), "spread": [min(ratios), max(ratios)]}
+
+
 def main() -> None:
+    load_average = os.getloadavg()[0]
+    valid = load_average < 0.5
     print(f"model {MODEL}, CPU, {os.cpu_count()} cores; first view = layer 0 head 0 heatmap", flush=True)
-    print(f"load average at start: {os.getloadavg()[0]:.1f} (timings scale with other work on the machine)", flush=True)
+    print(f"load average at start: {load_average:.2f}"
+          + ("" if valid else " -- ABOVE 0.5: this run is INVALID, its figures say nothing about the code"),
+          flush=True)
     print(f"{'kind':<10} {'T':>5}  time to first head figure      bytes to browser   peak extra memory", flush=True)
     results = {}
     for n in (128, 512):
@@ -125,11 +162,20 @@ def main() -> None:
     # overview and statistics (the All heads and Statistics views).
     for kind in ("ours", "ours-last", "ours-grid"):
         r = _measure(kind, 2048, 600)
+        results[kind, 2048] = r
         print(_row(r), flush=True)
         if "peak_mb" in r:
             verdict = "under" if r["peak_mb"] < 1024 else "OVER"
             print(f"  {kind} at 2048 tokens: {verdict} the 1 GB goal for attention memory; "
                   f"{'under' if r['seconds'] < 15 else 'over'} the 15 s goal", flush=True)
+    inspect = generate_then_inspect()
+    print(f"generate {inspect['new_tokens']} tokens then inspect (every layer and head per step) vs plain "
+          f"generate: {inspect['inspect_vs_plain']:.2f}x the time [{inspect['spread'][0]:.2f}-"
+          f"{inspect['spread'][1]:.2f}], median of {len(inspect['plain_s'])} interleaved pairs; goal at most 1.5x",
+          flush=True)
+    print(json.dumps({"bench": "attention", "valid": valid, "load_average": load_average,
+                      "views": [{**r, "kind": k, "tokens": n} for (k, n), r in results.items()],
+                      "generate_then_inspect": inspect}))
 
 
 if __name__ == "__main__":

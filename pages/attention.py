@@ -1,6 +1,8 @@
 """Attention explorer: one head, all heads, token focus, head statistics, aggregates, the math of one row,
 bertviz. Reads widgets, calls workbench.attention*, draws workbench.attention.figures."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,6 +14,7 @@ from workbench.attention import capture as core
 from workbench.attention import figures as plots
 from workbench.attention import views as views
 from workbench.attention.cache import CaptureCache
+from workbench.attention.generated import MAX_NEW_TOKENS, generate_and_inspect
 from workbench.attention.row_math import row_math
 from workbench.attention.value_weighted import value_norms, weighted
 from workbench.errors import WorkbenchError
@@ -19,7 +22,7 @@ from workbench.models.prompts import token_labels
 
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
 
-VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "bertviz"]
+VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "Generated", "bertviz"]
 OVERVIEW = 32          # thumbnail side in blocks
 FULL_ALL_LAYERS = 256  # up to this many tokens, rollout uses every layer's full maps
 MAX_CAPTURES = 6       # captures kept per process (a 2,048-token layer is 75 MB)
@@ -62,6 +65,52 @@ def norms_of(layer: int) -> np.ndarray:
 def shown_head(cap: core.AttentionCapture, layer: int, head: int) -> np.ndarray:
     """The head's map as captured, or value-weighted when the toggle is on."""
     return weighted(cap.head(layer, head), norms_of(layer)[head]) if value_weighted else cap.head(layer, head)
+
+
+def generated_view() -> None:
+    """Generate from the text, then walk through the new tokens: what each one's query looked at (every head of
+    the picked layer, and every layer's mean), its top alternatives and the entropy."""
+    if loaded.kind != "causal":
+        st.info(f"{info.name} is an encoder: it does not generate. Pick SmolLM2 (or another causal model).")
+        return
+    cols = st.columns([1, 1, 2])
+    new_tokens = cols[0].number_input("New tokens", 1, MAX_NEW_TOKENS, 24, key="attn_gen_n")
+    request = (loaded.spec, loaded.peft is not None, text, chat, int(new_tokens))
+    if cols[1].button("Generate and inspect", type="primary", key="attn_gen_run"):
+        with st.spinner(f"Generating {int(new_tokens)} tokens with eager attention"):
+            st.session_state["attn_generated"] = (request, generate_and_inspect(loaded, text, int(new_tokens),
+                                                                                chat=chat))
+    kept = st.session_state.get("attn_generated")
+    if kept is None:
+        st.caption("Generates greedily from the text above (the prompt), keeping for every new token the attention "
+                   "row that chose it, read from the KV cache of each step.")
+        return
+    made_with, g = kept
+    if made_with != request:
+        st.warning("The text, chat setting, model or token count changed since this generation: press "
+                   "Generate and inspect to redo it.", icon=":material/history:")
+    if g.steps == 0:
+        st.info("The model stopped at once: nothing was generated.")
+        return
+    step = cols[2].slider("Step", 0, g.steps - 1, 0, key="attn_gen_step") if g.steps > 1 else 0
+    chosen = g.prompt_len + step
+    plain = [re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~:$])", r"\\\1", t) for t in g.tokens]  # markdown-safe
+    shown = "".join(f":red-background[{plain[i]}]" if i == chosen else plain[i] for i in range(g.prompt_len,
+                                                                                                 len(plain)))
+    st.markdown(f"Generated ({g.steps} tokens, {g.seconds:.1f} s): {shown}")
+    keys = np.arange(chosen)
+    labels = plots.position_labels(g.tokens, keys)
+    st.plotly_chart(plots.head_heatmap(g.rows[step][layer].astype(np.float32), [f"H{h}" for h in range(info.heads)],
+                                       labels, title=f"Step {step}: token {chosen} `{g.tokens[chosen]}`, layer "
+                                                     f"{layer}, every head (query: position {chosen - 1})"),
+                    key="attn_gen_heads")
+    st.plotly_chart(plots.layers_by_key(g.rows[step].astype(np.float32).mean(1), labels,
+                                        f"Step {step}: every layer, mean over heads"), key="attn_gen_layers")
+    alternatives = token_labels(loaded.tokenizer, [int(i) for i in g.top_ids[step]])
+    if len(set(alternatives)) < len(alternatives):  # a category axis merges equal labels
+        alternatives = [f"{a} ({int(i)})" for a, i in zip(alternatives, g.top_ids[step])]
+    st.plotly_chart(plots.generation_step(alternatives, g.top_probs[step], g.entropy, step,
+                                          g.tokens[g.prompt_len:]), key="attn_gen_step_fig")
 
 
 def open_clicked_head() -> None:
@@ -184,6 +233,8 @@ try:
                                    "score": m.scores[keys], "masked": ~m.visible[keys], "weight": m.weights[keys],
                                    "captured": cap.head(layer, head)[int(query), keys]}),
                      hide_index=True, width="stretch")
+    elif view == "Generated":
+        generated_view()
     elif view == "bertviz":
         picked = st.multiselect("Layers for bertviz", range(info.layers), default=[layer], key="attn_bv_layers")
         kind = st.radio("bertviz view", ["head", "model"], horizontal=True, key="attn_bv_kind")

@@ -92,3 +92,24 @@ def test_value_weighted_toggle_redraws_one_head_and_the_mean_with_the_weighted_r
     assert all(abs(sum(v for v in row if v is not None) - 1) < 1e-2 for row in weighted_rows)
     at.radio(key="attn_view").set_value("Aggregates").run()
     assert not at.exception and "Layer 1: mean over heads (value-weighted)" in _shown(at)
+
+
+def test_generated_view_generates_then_steps_through_the_new_tokens(attention_page):
+    at = attention_page("smollm2-135m-instruct", "What is the capital of France?")
+    at.toggle(key="attn_chat").set_value(True).run()
+    at.radio(key="attn_view").set_value("Generated").run()
+    at.number_input(key="attn_gen_n").set_value(8).run()
+    at.button(key="attn_gen_run").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert any("Generated (" in m.value and "Paris" in m.value for m in at.markdown)
+    assert any(t.startswith("Step 0: token ") and "every head" in t for t in _shown(at))
+    at.slider(key="attn_gen_step").set_value(5).run()
+    assert not at.exception and any(t.startswith("Step 5: token ") for t in _shown(at))
+    at.number_input(key="attn_gen_n").set_value(4).run()  # the settings changed: the old result says so
+    assert any("changed since this generation" in w.value for w in at.warning)
+
+
+def test_generated_view_on_an_encoder_says_it_does_not_generate(attention_page):
+    at = attention_page("minilm-l6")
+    at.radio(key="attn_view").set_value("Generated").run()
+    assert not at.exception and any("does not generate" in i.value for i in at.info)

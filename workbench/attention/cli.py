@@ -1,4 +1,4 @@
-"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--json]`."""
+"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--generate N] [--json]`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (one record per layer and head with --stats)")
     p.add_argument("--chat", action="store_true", help="wrap the text in the model's chat template")
     p.add_argument("--max-tokens", type=int, default=None, help="cut the text to this many tokens")
+    p.add_argument("--generate", type=int, default=None, metavar="N",
+                   help="generate N tokens greedily from the text, then give each new token's attention row "
+                        "(the picked layers and heads), top-5 alternatives and entropy")
     p.set_defaults(func=run_attention)
 
 
@@ -37,9 +40,35 @@ def _check_out(path: Path | None) -> None:
         raise InvalidSetting("the folder for the output file does not exist", path=str(path.parent), field="out")
 
 
+def run_generated(args: argparse.Namespace, loaded) -> int:
+    """One record per generated token: the token, its alternatives, entropy and attention rows."""
+    from workbench.attention.generated import generate_and_inspect
+    from workbench.models.prompts import token_labels
+
+    layers = check_layers(loaded.info.layers, args.layer)
+    heads = [check_head(loaded.info.heads, args.head)] if args.head is not None else list(range(loaded.info.heads))
+    g = generate_and_inspect(loaded, args.text, args.generate, chat=args.chat)
+    for step in range(g.steps):
+        position = g.prompt_len + step
+        record = {"step": step, "position": position, "token": g.tokens[position],
+                  "alternatives": [{"token": t, "p": round(float(p), 6)} for t, p in
+                                   zip(token_labels(loaded.tokenizer, g.top_ids[step].tolist()), g.top_probs[step])],
+                  "entropy": round(float(g.entropy[step]), 6)}
+        if args.json:
+            rows = g.rows[step][np.ix_(layers, heads)].astype(np.float32)            # (layers, heads, keys)
+            print_json({**record, "layers": layers, "heads": heads, "keys": g.tokens[:position],
+                        "rows": np.round(rows, 5)})
+        else:
+            top = ", ".join(f"{a['token']} {a['p']:.3f}" for a in record["alternatives"])
+            print(f"step {step} {record['token']!r}: entropy {record['entropy']:.3f} nats; top: {top}")
+    return 0
+
+
 def run_attention(args: argparse.Namespace) -> int:
     _check_out(args.out)
     loaded = models.load(spec_from_args(args))
+    if args.generate is not None:
+        return run_generated(args, loaded)
     layers = check_layers(loaded.info.layers, args.layer)
     if args.head is not None:
         check_head(loaded.info.heads, args.head)

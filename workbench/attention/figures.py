@@ -161,3 +161,27 @@ def row_math_figure(scores: np.ndarray, weights: np.ndarray, visible: np.ndarray
                       xaxis={"type": "category", "tickangle": -60}, height=420,
                       legend={"orientation": "h", "y": 1.12}, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
+
+
+def generation_step(alternatives: list[str], probs: np.ndarray, entropy: np.ndarray, step: int,
+                    step_labels: list[str]) -> go.Figure:
+    """Left: the top-k next tokens at one generation step with their probabilities (the chosen one first, red).
+    Right: the entropy of every step's next-token distribution, the current step marked."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.4, 0.6], horizontal_spacing=0.12,
+                        subplot_titles=[f"Step {step}: top {len(alternatives)} next tokens",
+                                        "Entropy of the next-token distribution (nats)"])
+    colours = ["#d62728"] + ["#4c78a8"] * (len(alternatives) - 1)
+    fig.add_trace(go.Bar(x=_rounded(probs, 4).tolist(), y=alternatives, orientation="h", marker_color=colours,
+                         hovertemplate="%{y}: p = %{x:.4f}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=list(range(len(entropy))), y=_rounded(entropy, 3).tolist(), mode="lines+markers",
+                             text=step_labels, hovertemplate="step %{x} %{text}: %{y:.3f} nats<extra></extra>",
+                             marker_color="#4c78a8"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=[step], y=[float(entropy[step])], mode="markers", marker={"size": 14,
+                             "color": "#d62728"}, hoverinfo="skip"), row=1, col=2)
+    fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
+    fig.update_xaxes(range=[0, 1], title="probability", row=1, col=1)
+    fig.update_xaxes(title="step", row=1, col=2)
+    fig.update_layout(height=320, showlegend=False, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig

@@ -1,5 +1,5 @@
-"""Value-weighted attention in headless Chromium for the decoder and the encoder: the toggle redraws the head
-with the weighted rows; screenshots for the README."""
+"""Attention views in headless Chromium: value-weighted maps for the decoder and the encoder, and generate-then-
+inspect with its step scrubber; screenshots for the README."""
 
 import shutil
 
@@ -37,3 +37,29 @@ def test_value_weighted_head_for_smollm2_and_minilm(page, app_url):
     page.get_by_text("0:[CLS]").first.wait_for(timeout=120_000)
     wait_idle(page)
     _toggle_and_shoot(page, "attention-value-weighted-encoder")
+
+
+def test_generate_then_step_through_the_new_tokens(page, app_url):
+    _open_attention(page, app_url)
+    box = page.get_by_label("Text", exact=True)
+    box.fill("What is the capital of France?")
+    box.press("Control+Enter")
+    wait_idle(page)
+    page.get_by_text("Chat turn (apply chat template)").click()
+    wait_idle(page)
+    page.locator('[data-testid="stMain"] [data-testid="stRadio"]').first.get_by_text("Generated", exact=True).click()
+    wait_idle(page)
+    page.get_by_role("button", name="Generate and inspect").click()
+    page.get_by_text("Generated (").first.wait_for(timeout=180_000)  # greedy stops at <|im_end|>
+    wait_idle(page)
+    assert page.get_by_text("Paris").count() >= 1
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Step").get_by_role("slider")
+    slider.focus()
+    for _ in range(5):
+        slider.press("ArrowRight")
+    wait_idle(page)
+    page.get_by_text("Step 5: token").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.set_viewport_size({"width": 1400, "height": 2300})
+    wait_idle(page)
+    shutil.copy(screenshot(page, "attention-generated"), ROOT / "docs" / "attention-generated.png")
