@@ -1,5 +1,7 @@
 """LLM Workbench entry: navigation, the shared model picker, and the home page (model card, workspace)."""
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -8,6 +10,8 @@ from workbench import workspace
 from workbench.store import Store
 
 ui.leave_legacy_mpa()  # before any widget: a pages/ folder starts Streamlit in its v1 mode (see pages/__init__.py)
+
+ICON = Path(__file__).resolve().parent / "workbench" / "static" / "icon.png"
 
 
 def home() -> None:
@@ -50,7 +54,7 @@ def home() -> None:
     st.caption("Store tables: " + ", ".join(f"{name} ({n} rows)" for name, n in counts.items()))
 
 
-st.set_page_config(page_title="LLM Workbench", page_icon=":material/neurology:", layout="wide")
+st.set_page_config(page_title="LLM Workbench", page_icon=str(ICON), layout="wide")  # a file: no icon CDN
 pages = ui.page_objects(home)
 st.session_state["wb_pages"] = pages
 navigation = st.navigation(pages)
