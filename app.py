@@ -58,5 +58,8 @@ st.set_page_config(page_title="LLM Workbench", page_icon=str(ICON), layout="wide
 pages = ui.page_objects(home)
 st.session_state["wb_pages"] = pages
 navigation = st.navigation(pages)
-ui.sidebar_model()
-navigation.run()
+with ui.guard("The model picker"):
+    ui.sidebar_model()
+with ui.guard(f"The {navigation.title} page"):  # no error reaches the browser as a traceback
+    ui.store_notice()
+    navigation.run()

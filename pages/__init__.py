@@ -3,17 +3,26 @@ error display."""
 
 from __future__ import annotations
 
+import json
+import logging
+import logging.handlers
+import os
 import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from workbench import models
+from workbench import models, workspace
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedModel, ModelSpec, adapters
 from workbench.models.adapters import AdapterInfo
 from workbench.models.endpoint import EndpointSpec
+from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py and pages/
 OTHER = "Other: Hugging Face id or folder…"
@@ -81,6 +90,62 @@ def show_error(err: WorkbenchError) -> None:
     st.error(str(err), icon=":material/error:")
 
 
+def _logger() -> logging.Logger:
+    """The workspace log (rotating, 1 MB x 3), opened once per process and workspace."""
+    path = workspace.log_file()
+    logger = logging.getLogger(f"workbench.app.{path}")
+    if not logger.handlers:
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2**20, backupCount=3, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+def show_unexpected(err: Exception, where: str) -> None:
+    """An error the code did not foresee: one line in the page, the traceback in a details expander and in the
+    workspace log. The rest of the page (and every other page) keeps working."""
+    details = "".join(traceback.format_exception(err))
+    try:
+        _logger().error("%s: %s", where, details)
+        logged = f" It was logged to {workspace.log_file()}."
+    except OSError:
+        logged = ""
+    st.error(f"{where} failed unexpectedly: {type(err).__name__}: {str(err)[:300]}.{logged}",
+             icon=":material/bug_report:")
+    with st.expander("Details"):
+        st.code(details, language="text")
+
+
+@contextmanager
+def guard(where: str) -> Iterator[None]:
+    """Run a page or one action of a page so that no error reaches the browser as a traceback: a WorkbenchError
+    is the user's message, anything else a short message with details. Streamlit's own st.stop/st.rerun
+    (BaseException, not Exception) pass through."""
+    try:
+        yield
+    except WorkbenchError as err:
+        show_error(err)
+    except Exception as err:  # noqa: BLE001 -- the last line of defence: shown, logged, never a traceback
+        show_unexpected(err, where)
+
+
+def store_notice() -> None:
+    """Once per session: say so when a damaged workspace store was moved aside and a fresh one started."""
+    if st.session_state.get("wb_store_notice_shown"):
+        return
+    st.session_state["wb_store_notice_shown"] = True
+    with Store().connect() as conn:
+        row = conn.execute("SELECT created, detail FROM events WHERE kind = 'store_moved_aside' "
+                           "ORDER BY id DESC LIMIT 1").fetchone()
+    if row is not None and time.time() - row["created"] < 7 * 86400:
+        detail = json.loads(row["detail"])
+        st.warning(f"The workspace store was damaged ({detail.get('reason', 'unreadable')}) and was moved aside to "
+                   f"{detail.get('moved_to')}; a fresh store was started. Runs recorded before are in that copy.",
+                   icon=":material/database:")
+
+
 # A process-wide cache, not st.cache_resource: that replays the progress bar's messages on a cache hit,
 # and the bar lives in a block created outside the function, so every later run raised
 # CacheReplayClosureError (home -> any page, or a second tab). Callers hold the per-spec lock.
@@ -112,8 +177,24 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             bar.empty()
 
 
+RISKS_ENV = "WORKBENCH_ALLOW_REMOTE_RISKS"  # "1": keep the risky loading options when served beyond loopback
+
+
+def exposed() -> bool:
+    """True when the server listens beyond this machine and the environment did not allow the risky options:
+    with no login, whoever reaches the port could otherwise run code (remote code, pickle) or read server paths."""
+    address = (st.get_option("server.address") or "").strip()  # empty: every interface
+    on_loopback = address in ("localhost", "::1") or address.startswith("127.")
+    return not on_loopback and os.environ.get(RISKS_ENV) != "1"
+
+
+def _server_path(name: str) -> bool:
+    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+
+
 def sidebar_model() -> ModelSpec | None:
     """The model picker shared by all pages (rendered by app.py); remembers the choice in the session."""
+    locked = exposed()
     names = list(models.EMBEDDED) + [OTHER]
     with st.sidebar:
         st.subheader("Model")
@@ -125,11 +206,22 @@ def sidebar_model() -> ModelSpec | None:
                                  placeholder="HuggingFaceTB/SmolLM2-360M or /path/to/model").strip()
         device = st.radio("Device", models.DEVICES, horizontal=True, key="wb_device")
         with st.expander("Loading options"):
-            allow_download = st.checkbox("Allow downloads from the hub", key="wb_allow_download")
-            trust_remote_code = st.checkbox("Trust remote code", key="wb_trust_remote_code",
+            if locked:
+                where = st.get_option("server.address") or "every interface"
+                st.caption(f"This server listens beyond this machine ({where}), with no login: downloads, remote "
+                           "code, pickle weights and model folders on the server are off. Set "
+                           f"{RISKS_ENV}=1 to allow them.")
+            allow_download = st.checkbox("Allow downloads from the hub", key="wb_allow_download", disabled=locked)
+            trust_remote_code = st.checkbox("Trust remote code", key="wb_trust_remote_code", disabled=locked,
                                             help="Runs Python shipped with the checkpoint. Off by default.")
-            allow_pickle = st.checkbox("Allow pickle (.bin) weights", key="wb_allow_pickle",
+            allow_pickle = st.checkbox("Allow pickle (.bin) weights", key="wb_allow_pickle", disabled=locked,
                                        help="Pickle files can run code when loaded; safetensors cannot.")
+        if locked:
+            allow_download = trust_remote_code = allow_pickle = False
+            if choice == OTHER and name and _server_path(name):
+                st.error(f"Loading a folder on the server is off while it listens beyond this machine "
+                         f"(set {RISKS_ENV}=1 to allow it).", icon=":material/lock:")
+                name = ""
     if not name:
         st.session_state["wb_spec"] = None
         return None

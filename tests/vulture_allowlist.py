@@ -13,3 +13,4 @@ downsampled  # MapView field, read by pages and tests through the dataclass
 logprob  # TokenProb field, exported with asdict
 tokens_per_s  # TrainResult field, printed by the CLI through asdict
 _child  # bench/attention.py runs it in a child process through `python -c`
+navigation_as_a_server_does  # autouse fixture (tests/pages/test_guard.py)

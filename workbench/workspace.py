@@ -51,6 +51,11 @@ def subdir(name: str) -> Path:
     return path
 
 
+def log_file() -> Path:
+    """`<workspace>/logs/app.log`: unexpected errors the app caught, with their tracebacks."""
+    return subdir("logs") / "app.log"
+
+
 def safe_child(parent: Path, name: str, *, field: str = "name") -> Path:
     """`parent / name` for a user-supplied name, refusing anything that could leave `parent`."""
     if not _SAFE_NAME.match(name or "") or name in {".", ".."}:
