@@ -19,8 +19,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def home() -> Path:
-    """The workspace folder, created on first use."""
-    path = Path(os.environ.get("WORKBENCH_HOME", Path.home() / ".cache" / "llm-workbench")).expanduser()
+    """The workspace folder, created on first use; always absolute, so a job process started from another working
+    directory (it inherits WORKBENCH_HOME) writes to the same store."""
+    path = Path(os.environ.get("WORKBENCH_HOME", Path.home() / ".cache" / "llm-workbench")).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -17,7 +17,18 @@ from workbench import workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import checkpoints
 from workbench.finetune.config import LoraRunConfig
-from workbench.finetune.records import RunPaths, get_job, insert_job, list_job_rows, read_metrics, runs_dir, update_job
+from workbench.finetune.records import (
+    RunPaths,
+    claim_next_queued,
+    get_job,
+    insert_job,
+    job_alive,
+    list_job_rows,
+    process_identity,
+    read_metrics,
+    runs_dir,
+    update_job,
+)
 from workbench.models import adapters
 
 TRAIN_SCRIPT = Path(__file__).resolve().parent / "train.py"
@@ -79,6 +90,7 @@ def submit(config: LoraRunConfig) -> str:
 
 
 def _start_process(job_id: str) -> int:
+    """Launch the training process of a job already claimed (marked running) by `claim_next_queued`."""
     paths = run_paths(job_id)
     config = LoraRunConfig.load(paths.config)
     paths.stop_request.unlink(missing_ok=True)
@@ -91,48 +103,46 @@ def _start_process(job_id: str) -> int:
                             stdin=subprocess.DEVNULL, env=env, cwd=Path(__file__).resolve().parents[2],
                             start_new_session=True)  # its own session: survives the app and Ctrl-C
     log.close()
-    update_job(job_id, status="running", pid=proc.pid, started=time.time(), finished=None, message="starting")
+    update_job(job_id, pid=proc.pid, pid_start=process_identity(proc.pid), message="starting")
     return proc.pid
+
+
+def _claim_and_start() -> str | None:
+    """Start the oldest queued job if none runs; one caller wins a race (see `claim_next_queued`)."""
+    job_id = claim_next_queued()
+    if job_id is None:
+        return None
+    try:
+        _start_process(job_id)
+    except OSError as err:
+        update_job(job_id, status="failed", message=f"could not start the training process: {err}",
+                   finished=time.time())
+        return _claim_and_start()
+    return job_id
 
 
 def launch_next_queued() -> str | None:
     """Start the oldest queued job if none is running (one training process at a time on this machine)."""
-    rows = refresh()
-    if any(r["status"] == "running" for r in rows):
-        return None
-    queued = sorted((r for r in rows if r["status"] == "queued"), key=lambda r: r["created"])
-    if not queued:
-        return None
-    _start_process(queued[0]["id"])
-    return queued[0]["id"]
+    refresh(start_next=False)
+    return _claim_and_start()
 
 
-def process_alive(pid: int | None) -> bool:
-    """True while the process runs (a zombie left by a killed child counts as dead)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def refresh() -> list[dict]:
-    """All jobs, newest first; a running job whose process has vanished becomes failed, with the reason."""
+def refresh(start_next: bool = True) -> list[dict]:
+    """All jobs, newest first. A running job whose process is gone (or whose pid now belongs to another process)
+    becomes failed, with the reason, and the next queued job starts."""
     rows = list_job_rows()
+    ended = False
     for row in rows:
-        if row["status"] == "running" and not process_alive(row["pid"]):
+        if row["status"] == "running" and not job_alive(row):
             last = checkpoints.latest_checkpoint(run_paths(row["id"]).checkpoints)
             reason = ("the training process ended without finishing (killed or crashed); "
                       + (f"resume continues from the checkpoint at {last.name}" if last
                          else "no checkpoint was written yet, resume restarts it"))
             update_job(row["id"], status="failed", message=reason, pid=None, finished=time.time())
             row.update(status="failed", message=reason, pid=None)
+            ended = True
+    if ended and start_next and _claim_and_start() is not None:
+        rows = list_job_rows()
     return rows
 
 

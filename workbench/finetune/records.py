@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import workspace
+from workbench.errors import WorkbenchError
 from workbench.store import Store
+
+STARTING_GRACE_S = 120  # a claimed job may have no process yet for this long (the launcher is starting)
+
+
+class JobRowMissing(WorkbenchError):
+    """A job's row is not in the store this process writes to (another workspace?)."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +60,19 @@ def append_metrics(paths: RunPaths, record: dict) -> None:
 
 
 def read_metrics(paths: RunPaths) -> list[dict]:
-    """All complete metric lines (a line being written right now is skipped)."""
+    """All complete metric lines (a line being written right now is skipped), one per (kind, step): a resumed
+    run re-logs the steps after its checkpoint, and the later record of a step wins."""
     if not paths.metrics.exists():
         return []
-    out = []
+    latest: dict[tuple, dict] = {}
     for line in paths.metrics.read_text(encoding="utf-8").splitlines():
         try:
-            out.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
-    return out
+        if isinstance(record, dict):
+            latest[(record.get("kind"), record.get("step"))] = record
+    return sorted(latest.values(), key=lambda r: (r.get("step") or 0, str(r.get("kind"))))
 
 
 def update_job(job_id: str | None, **values) -> None:
@@ -74,8 +84,44 @@ def update_job(job_id: str | None, **values) -> None:
     if "config" in values and not isinstance(values["config"], str):
         values["config"] = json.dumps(values["config"])
     columns = ", ".join(f"{k} = ?" for k in values)
+    store = Store()
+    with store.connect() as conn:
+        changed = conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*values.values(), job_id)).rowcount
+    if changed != 1:  # silently updating nothing once hid a job writing to another workspace's store
+        raise JobRowMissing(f"job {job_id} has no row in {store.path}: is WORKBENCH_HOME the app's workspace?",
+                            field="job")
+
+
+def claim_next_queued() -> str | None:
+    """Mark the oldest queued job running, in one statement that also checks that no job runs: of two tabs, the
+    CLI and a finishing job racing to start it, exactly one gets its id back; the others get None."""
     with Store().connect() as conn:
-        conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*values.values(), job_id))
+        row = conn.execute(
+            "UPDATE jobs SET status = 'running', pid = NULL, pid_start = NULL, started = ?, finished = NULL, "
+            "message = 'starting' WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY created LIMIT 1) "
+            "AND status = 'queued' AND NOT EXISTS (SELECT 1 FROM jobs WHERE status = 'running') RETURNING id",
+            (time.time(),)).fetchone()
+    return row[0] if row else None
+
+
+def process_identity(pid: int) -> str | None:
+    """'<boot id>:<start time>' of a live process, None when there is none (or it is a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return None if fields[0] == "Z" else f"{boot}:{fields[19]}"
+
+
+def job_alive(row: dict) -> bool:
+    """A running row is alive only if its process is the one recorded (pid and start time agree), or it was
+    claimed moments ago and its launcher is still starting."""
+    if row.get("pid") is None:
+        return time.time() - (row.get("started") or 0) < STARTING_GRACE_S
+    identity = process_identity(int(row["pid"]))
+    return identity is not None and identity == row.get("pid_start")
 
 
 def get_job(job_id: str) -> dict | None:

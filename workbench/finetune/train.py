@@ -25,7 +25,7 @@ import torch
 from workbench.finetune import checkpoints, data
 from workbench.finetune.checkpoints import TrainState
 from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
-from workbench.finetune.records import RunPaths, append_metrics, update_job
+from workbench.finetune.records import RunPaths, append_metrics, process_identity, update_job
 from workbench.models import ModelSpec, adapters, batching, locate
 
 RecordCallback = Callable[[dict], None]  # receives each metrics record (not workbench.progress.Progress)
@@ -216,7 +216,8 @@ def _set_up(run_dir: Path, job_id: str | None, on_record: RecordCallback | None)
 
 def _announce(run: _Run) -> None:
     """Mark the job running and print one line on what this process will do."""
-    update_job(run.job_id, status="running", pid=os.getpid(), started=time.time(), max_steps=run.state.max_steps,
+    update_job(run.job_id, status="running", pid=os.getpid(), pid_start=process_identity(os.getpid()),
+               started=time.time(), max_steps=run.state.max_steps,
                step=run.state.step, message="")
     print(f"{'resuming at step ' + str(run.state.step) if run.resumed else 'starting'}: {len(run.train_set.items)} "
           f"train / {len(run.val_set.items)} validation rows, {run.state.max_steps} steps, "

@@ -1,0 +1,99 @@
+"""The job queue holds (issue 17): one conditional claim per start, the next job starts after any end, a job is
+alive only while its recorded process is, every child writes to the app's one workspace, a step is never listed
+twice after a resume. Each test failed before its fix."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from workbench import workspace
+from workbench.finetune import jobs, records
+from workbench.finetune.records import JobRowMissing, RunPaths, append_metrics, read_metrics, update_job
+from workbench.models import adapters
+
+from .test_jobs import tiny_config
+
+
+def _row(job_id: str, status: str, **extra) -> None:
+    records.insert_job({"id": job_id, "adapter": f"a-{job_id}", "task": "causal", "base_model": "m",
+                        "data_path": "d", "config": {}, "status": status, "max_steps": 1, **extra})
+
+
+def test_racing_starters_claim_one_queued_job_exactly_once(workspace_home):
+    _row("q1", "queued")
+    won, start = [], threading.Barrier(8)
+
+    def claim():
+        start.wait()
+        won.append(records.claim_next_queued())
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert won.count("q1") == 1 and won.count(None) == 7
+    assert records.get_job("q1")["status"] == "running"
+    _row("q2", "queued")
+    assert records.claim_next_queued() is None  # one job at a time: q1 runs
+
+
+def test_a_running_row_whose_pid_is_now_another_process_becomes_failed(workspace_home):
+    me = os.getpid()
+    _row("stale", "running", pid=me, pid_start="another-boot:123", started=time.time() - 3600)
+    _row("real", "running", pid=me, pid_start=records.process_identity(me), started=time.time())
+    by_id = {r["id"]: r for r in jobs.refresh(start_next=False)}
+    assert by_id["stale"]["status"] == "failed" and "ended without finishing" in by_id["stale"]["message"]
+    assert by_id["real"]["status"] == "running"  # this process really is the recorded one
+    with pytest.raises(jobs.JobError, match="not running"):
+        jobs.stop("stale")  # Stop on a job that is not really running says so; it never hangs
+
+
+def test_a_claimed_job_is_alive_while_its_launcher_starts_then_not(workspace_home):
+    assert records.job_alive({"pid": None, "started": time.time()})
+    assert not records.job_alive({"pid": None, "started": time.time() - records.STARTING_GRACE_S - 1})
+
+
+def test_after_a_crashed_job_the_next_queued_one_starts_and_finishes(tmp_path, workspace_home):
+    _row("crashed", "running", pid=2**22 + 7, pid_start="gone:1", started=time.time() - 60)  # no such process
+    config = tiny_config(tmp_path, adapter_name="after-crash", max_steps=2, save_every=100,
+                         validation_fraction=0.0)
+    queued = "z-" + time.strftime("%H%M%S")
+    paths = jobs.run_paths(queued)
+    paths.root.mkdir(parents=True)
+    paths.config.write_text(config.to_json())
+    _row(queued, "queued", adapter="after-crash")
+    rows = {r["id"]: r for r in jobs.refresh()}  # a page's poll: marks the crash failed and starts the next
+    assert rows["crashed"]["status"] == "failed"
+    assert rows[queued]["status"] == "running"
+    done = jobs.wait(queued, timeout_s=300)
+    assert done["status"] == "done", jobs.log_tail(queued)
+
+
+def test_a_relative_workspace_is_made_absolute_so_the_job_registers_where_the_app_looks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKBENCH_HOME", "relative-home")
+    assert workspace.home() == tmp_path / "relative-home"  # the job process gets this, and another cwd
+    job_id = jobs.submit(tiny_config(tmp_path, adapter_name="rel-home", max_steps=2, save_every=100,
+                                     validation_fraction=0.0))
+    assert jobs.wait(job_id, timeout_s=300)["status"] == "done", jobs.log_tail(job_id)
+    assert [a.name for a in adapters.list_adapters()] == ["rel-home"]
+    assert adapters.adapters_dir().is_relative_to(tmp_path / "relative-home")
+
+
+def test_an_update_that_touches_no_row_is_an_error(workspace_home):
+    with pytest.raises(JobRowMissing, match="no row in"):
+        update_job("no-such-job", status="done")
+
+
+def test_steps_logged_again_after_a_resume_are_listed_once(tmp_path):
+    paths = RunPaths(tmp_path)
+    for step, loss in [(1, 3.0), (2, 2.5), (3, 2.4), (2, 2.6), (3, 2.3), (4, 2.2)]:  # resumed from step 1
+        append_metrics(paths, {"kind": "train", "step": step, "loss": loss})
+    append_metrics(paths, {"kind": "val", "step": 2, "loss": 2.9})
+    rows = read_metrics(paths)
+    assert [(r["kind"], r["step"]) for r in rows] == [("train", 1), ("train", 2), ("val", 2), ("train", 3),
+                                                      ("train", 4)]
+    assert [r["loss"] for r in rows if r["kind"] == "train"] == [3.0, 2.6, 2.3, 2.2]  # the later record wins
