@@ -1,6 +1,8 @@
 """LoraRunConfig helpers a form is built from: declared defaults, and the Linear layers LoRA can target."""
 
 
+import torch
+
 from workbench.finetune.config import LoraRunConfig, default_target_modules, field_default, linear_module_names
 
 
@@ -22,3 +24,22 @@ def test_linear_module_names_on_minilm_include_the_default_targets(minilm):
     names = linear_module_names(minilm.model)
     assert {"query", "key", "value", "dense"} <= set(names)
     assert set(default_target_modules(minilm.info.model_type)) <= set(names)
+
+
+def test_threads_use_every_core_unless_other_processes_keep_them_busy(monkeypatch, capsys):
+    import os
+
+    from workbench.finetune import config
+
+    cores = os.cpu_count() or 1
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(config, "busy_cores", lambda: 0.2)  # an idle machine, whatever the load average says
+        assert config.configure_cpu_threads() == cores
+        monkeypatch.setattr(config, "busy_cores", lambda: float(cores))
+        assert config.configure_cpu_threads() == 1  # every core busy with other work: one thread
+        assert "other processes keep" in capsys.readouterr().out or cores == 1
+        assert config.configure_cpu_threads(requested=1) == 1  # asked for: as asked
+    finally:
+        torch.set_num_threads(before)
+

@@ -97,3 +97,32 @@ def test_steps_logged_again_after_a_resume_are_listed_once(tmp_path):
     assert [(r["kind"], r["step"]) for r in rows] == [("train", 1), ("train", 2), ("val", 2), ("train", 3),
                                                       ("train", 4)]
     assert [r["loss"] for r in rows if r["kind"] == "train"] == [3.0, 2.6, 2.3, 2.2]  # the later record wins
+
+
+def test_data_is_frozen_at_submit_and_a_changed_copy_refuses_to_resume(tmp_path, workspace_home):
+    config = tiny_config(tmp_path, adapter_name="frozen", max_steps=2, save_every=1, validation_fraction=0.0)
+    original = config.data
+    job_id = jobs.submit(config)
+    jobs.stop(job_id)
+    row = jobs.wait(job_id, timeout_s=300)
+    assert row["data_path"] == original
+    frozen = jobs.run_paths(job_id).root / "train-data.jsonl"
+    assert frozen.read_bytes() == open(original, "rb").read()
+    open(original, "a").write('{"prompt": "changed", "response": "after submit"}\n')  # the upload changes
+    if row["status"] != "done":  # stopped before the end: the original's change does not matter
+        assert jobs.resume(job_id)["status"] in ("queued", "running")
+        jobs.wait(job_id, timeout_s=300)
+    frozen.write_text(frozen.read_text() + '{"prompt": "x", "response": "y"}\n')  # the run's own copy changes
+    jobs.update_job(job_id, status="stopped")
+    with pytest.raises(jobs.JobError, match="changed since it was submitted"):
+        jobs.resume(job_id)
+
+
+def test_a_four_row_file_trains_with_the_batch_shrunk_and_says_so(tmp_path, workspace_home):
+    config = tiny_config(tmp_path, adapter_name="four-rows", max_steps=2, batch_size=4, save_every=100)
+    lines = open(config.data).read().splitlines()[:4]
+    open(config.data, "w").write("\n".join(lines) + "\n")
+    job_id = jobs.submit(config)
+    row = jobs.wait(job_id, timeout_s=300)
+    assert row["status"] == "done", jobs.log_tail(job_id)
+    assert "fewer than one batch; the batch size is 3 per process" in jobs.log_tail(job_id)

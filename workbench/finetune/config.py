@@ -155,17 +155,47 @@ def linear_module_names(model) -> list[str]:
     return sorted(names)
 
 
+def busy_cores(sample_s: float = 0.5) -> float:
+    """Cores other processes keep busy right now: the machine's busy time over a short sample (/proc/stat) less
+    this process's own. Unlike the 1-minute load average it does not count the app's model load of a moment ago,
+    which had an idle machine train on one thread."""
+    import os
+    import time
+
+    def machine() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait (clock ticks)
+
+    def own() -> int:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (clock ticks)
+
+    try:
+        (total0, idle0), own0 = machine(), own()
+        time.sleep(sample_s)
+        (total1, idle1), own1 = machine(), own()
+    except (OSError, ValueError, IndexError):  # no /proc (not Linux): assume idle
+        return 0.0
+    elapsed = max(total1 - total0, 1)
+    others = max((total1 - total0) - (idle1 - idle0) - (own1 - own0), 0)
+    return others / elapsed * (os.cpu_count() or 1)
+
+
 def configure_cpu_threads(requested: int = 0, processes: int = 1) -> int:
-    """Set torch's CPU thread count; auto picks 1 when other work already keeps the cores busy."""
+    """Set torch's CPU thread count: as requested, else every core (per process), fewer only when other
+    processes keep cores busy right now, which is said in the job log."""
     import os
 
     import torch
 
     cores = max(1, (os.cpu_count() or 1) // processes)
-    if requested:
-        threads = requested
-    else:
-        busy = os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1)
-        threads = 1 if busy else cores
+    threads = requested
+    if not threads:
+        busy = busy_cores()
+        threads = cores if busy < 0.5 * cores else max(1, cores - round(busy))
+        if threads < cores:
+            print(f"using {threads} of {cores} CPU threads: other processes keep {busy:.1f} cores busy", flush=True)
     torch.set_num_threads(threads)
     return threads

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from workbench import workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import checkpoints
 from workbench.finetune.config import LoraRunConfig
+from workbench.finetune.data import file_sha256
 from workbench.finetune.records import (
     RunPaths,
     claim_next_queued,
@@ -81,12 +83,39 @@ def submit(config: LoraRunConfig) -> str:
     job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     paths = run_paths(job_id)
     paths.root.mkdir(parents=True)
+    source = str(config.data)  # the row keeps where the data came from; the run reads its frozen copy
+    _freeze_data(config, paths)
     paths.config.write_text(config.to_json())
     insert_job({"id": job_id, "adapter": config.adapter_name, "task": config.task, "base_model": config.model,
-                "data_path": str(config.data), "config": vars(config), "status": "queued",
+                "data_path": source, "config": vars(config), "status": "queued",
                 "max_steps": config.max_steps})
     launch_next_queued()
     return job_id
+
+
+def _freeze_data(config: LoraRunConfig, paths: RunPaths) -> None:
+    """Copy the training data into the run folder and record its SHA-256: a later upload of the same name, an
+    edit, or a rerun of the page can no longer change what a queued or resumed job reads."""
+    source = Path(config.data).expanduser()
+    if not source.is_file():
+        raise JobError("the training data file does not exist", path=str(source), field="data")
+    frozen = paths.root / f"train-data{source.suffix}"
+    shutil.copyfile(source, frozen)
+    paths.data_hash.write_text(file_sha256(frozen))
+    config.data = str(frozen)
+
+
+def _check_data(job_id: str) -> None:
+    """Refuse to resume or continue a job whose frozen data changed since it was submitted."""
+    paths = run_paths(job_id)
+    if not paths.data_hash.exists():  # a job submitted before data was frozen
+        return
+    data = Path(LoraRunConfig.load(paths.config).data)
+    now = file_sha256(data) if data.is_file() else "missing"
+    if now != paths.data_hash.read_text().strip():
+        raise JobError(f"the training data of job {job_id} changed since it was submitted (SHA-256 "
+                       f"{paths.data_hash.read_text().strip()[:12]}, now {now[:12]}): resuming would train on other "
+                       "data; submit a new job instead", path=str(data), field="data")
 
 
 def _start_process(job_id: str) -> int:
@@ -186,6 +215,7 @@ def resume(job_id: str) -> dict:
     row = job(job_id)
     if row["status"] not in ("stopped", "failed"):
         raise JobError(f"only a stopped or failed job can be resumed; {job_id} is {row['status']}", field="job")
+    _check_data(job_id)
     update_job(job_id, status="queued", message="waiting to resume", finished=None)
     launch_next_queued()
     return job(job_id)
@@ -198,6 +228,7 @@ def continue_run(job_id: str, more_steps: int, adapter_name: str | None = None) 
         raise JobError(f"only a finished job can be continued; {job_id} is {row['status']}", field="job")
     if more_steps < 1:
         raise JobError(f"`more_steps` must be at least 1, got {more_steps}", field="more_steps")
+    _check_data(job_id)
     paths = run_paths(job_id)
     last = checkpoints.latest_checkpoint(paths.checkpoints)
     if last is None:

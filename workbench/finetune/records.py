@@ -45,6 +45,10 @@ class RunPaths:
         return self.root / "checkpoints"
 
     @property
+    def data_hash(self) -> Path:
+        return self.root / "data.sha256"  # SHA-256 of the training data frozen into the run folder at submit
+
+    @property
     def adapter(self) -> Path:
         return self.root / "adapter"  # the final adapter of a CLI run (jobs register theirs instead)
 

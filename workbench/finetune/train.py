@@ -178,9 +178,14 @@ class _Run:
 def _max_steps(config: LoraRunConfig, train_rows: int, world: int) -> int:
     """Optimizer steps of the run: max_steps, else epochs over whole global batches."""
     global_batch = config.batch_size * world
-    if train_rows < global_batch:
-        raise data.DataError(f"the training split has {train_rows} rows, fewer than one batch "
-                             f"({global_batch}); lower the batch size or add rows", path=str(config.data))
+    if train_rows < world:
+        raise data.DataError(f"the training split has {train_rows} rows, fewer than the {world} training "
+                             "processes; add rows or use one process", path=str(config.data))
+    if train_rows < global_batch:  # a small file still trains: the batch shrinks to what the split holds
+        config.batch_size = train_rows // world
+        global_batch = config.batch_size * world
+        print(f"warning: the training split has {train_rows} rows, fewer than one batch; the batch size is "
+              f"{config.batch_size} per process for this run", flush=True)
     steps_per_epoch = max(1, train_rows // global_batch // config.grad_accumulation)
     return config.max_steps or math.ceil(config.epochs * steps_per_epoch)
 
