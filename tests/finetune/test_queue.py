@@ -126,3 +126,20 @@ def test_a_four_row_file_trains_with_the_batch_shrunk_and_says_so(tmp_path, work
     row = jobs.wait(job_id, timeout_s=300)
     assert row["status"] == "done", jobs.log_tail(job_id)
     assert "fewer than one batch; the batch size is 3 per process" in jobs.log_tail(job_id)
+
+
+def test_the_training_process_loads_under_the_app_s_rules(tmp_path, workspace_home):
+    """A model folder with only pickle weights is refused by the job as the app refuses it."""
+    import shutil
+
+    from workbench.models import locate
+    from workbench.models.loading import ModelSpec
+
+    folder = tmp_path / "pickle-only"
+    shutil.copytree(locate(ModelSpec("smollm2-135m-instruct")), folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.rename(weights.with_suffix(".bin"))
+    job_id = jobs.submit(tiny_config(tmp_path, adapter_name="pickled", model=str(folder), max_steps=1))
+    row = jobs.wait(job_id, timeout_s=300)
+    assert row["status"] == "failed" and "pickle" in row["message"].lower(), (row["message"], jobs.log_tail(job_id))
+    assert adapters.list_adapters() == []

@@ -27,6 +27,7 @@ from workbench.finetune.checkpoints import TrainState
 from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
 from workbench.finetune.records import RunPaths, append_metrics, process_identity, update_job
 from workbench.models import ModelSpec, adapters, batching, locate
+from workbench.models.loading import check_weights_format, hub_rules, weight_rules
 
 RecordCallback = Callable[[dict], None]  # receives each metrics record (not workbench.progress.Progress)
 
@@ -95,10 +96,12 @@ def build_model(config: LoraRunConfig, device: torch.device, labels: list[str]):
     import transformers
     from peft import LoraConfig, get_peft_model
 
-    source = locate(ModelSpec(config.model))
-    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    spec = ModelSpec(config.model)  # the app's loading rules: offline, safetensors only, no remote code
+    source = locate(spec)
+    check_weights_format(source, spec)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source, **hub_rules(spec))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    kwargs: dict = {"dtype": dtype}
+    kwargs: dict = {"dtype": dtype, **hub_rules(spec), **weight_rules(spec)}
     if config.quantize_4bit:
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)

@@ -192,6 +192,17 @@ def prepare_smollm2(progress: Progress = no_progress) -> Path:
     return target
 
 
+def hub_rules(spec: ModelSpec) -> dict:
+    """What every `from_pretrained` of this spec gets: offline unless downloads are allowed, no remote code
+    unless trusted. The app, the CLI and fine-tune job processes all load through these."""
+    return {"local_files_only": not spec.allow_download, "trust_remote_code": spec.trust_remote_code}
+
+
+def weight_rules(spec: ModelSpec) -> dict:
+    """Weights: safetensors only unless pickle weights are allowed."""
+    return {"use_safetensors": None if spec.allow_pickle_weights else True}
+
+
 def locate(spec: ModelSpec, progress: Progress = no_progress) -> Path | str:
     """The folder (or hub id) to load from, converting embedded models on first use."""
     if spec.name in EMBEDDED:
@@ -234,7 +245,7 @@ def _auto_class(kind: str):
             "encoder": transformers.AutoModel}[kind]
 
 
-def _check_weights_format(source: Path | str, spec: ModelSpec) -> None:
+def check_weights_format(source: Path | str, spec: ModelSpec) -> None:
     if not isinstance(source, Path) or spec.allow_pickle_weights:
         return
     if not any(source.glob("*.safetensors")) and any(source.glob("*.bin")):
@@ -281,8 +292,8 @@ def load(spec: ModelSpec, progress: Progress = no_progress) -> LoadedModel:
     dtype = resolve_dtype(spec.dtype, device)
     progress(0.0, f"Locating {spec.name}")
     source = locate(spec, progress)
-    _check_weights_format(source, spec)
-    hub = {"local_files_only": not spec.allow_download, "trust_remote_code": spec.trust_remote_code}
+    check_weights_format(source, spec)
+    hub = hub_rules(spec)
     progress(0.85, "Reading config and tokenizer")
     try:
         config = AutoConfig.from_pretrained(source, **hub)
@@ -300,8 +311,7 @@ def load(spec: ModelSpec, progress: Progress = no_progress) -> LoadedModel:
     progress(0.9, f"Loading {kind} weights ({str(dtype).removeprefix('torch.')}, {device})")
     try:
         model = _auto_class(kind).from_pretrained(
-            source, dtype=dtype, attn_implementation=spec.attn_implementation,
-            use_safetensors=None if spec.allow_pickle_weights else True, **hub)
+            source, dtype=dtype, attn_implementation=spec.attn_implementation, **weight_rules(spec), **hub)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load the weights: {str(err).splitlines()[0][:200]}",
                              path=str(source)) from err
