@@ -177,6 +177,10 @@ try:
                              key="pl_grid_table")
 
     with tabs[5]:
+        ui.trash_notice("pl_h")
+        if asked := st.session_state.get("pl_h_confirm"):
+            ui.confirm_delete("pl_h", "history " + ", ".join(f"run {i}" for i in asked),
+                              lambda: [experiments.delete_run(i) for i in asked])
         cols = st.columns(3)
         kind = cols[0].selectbox("Kind", ["all", "generate", "grid"], key="pl_h_kind")
         contains = cols[1].text_input("Contains", key="pl_h_text")
@@ -192,9 +196,7 @@ try:
             a, b = (experiments.get_run(i) for i in picked)
             st.dataframe(pd.DataFrame(experiments.diff_runs(a, b)), hide_index=True, key="pl_h_cmp")
         if cols[2].button("Delete", key="pl_h_delete", disabled=not picked):
-            for run_id in picked:
-                experiments.delete_run(run_id)
-            st.rerun()
+            ui.ask_delete("pl_h", list(picked))
         cols[3].download_button("Export CSV", experiments.export_runs(runs, "csv"), "prompt-lab.csv", "text/csv")
         cols[4].download_button("Export JSON", experiments.export_runs(runs, "json"), "prompt-lab.json",
                                 "application/json")
