@@ -214,7 +214,7 @@ def pick_adapter(rows: list[dict]) -> dict:
     if wanted in names:
         st.session_state["ft_adapter_pick"] = wanted
     elif st.session_state.get("ft_adapter_pick") not in names:
-        st.session_state.pop("ft_adapter_pick", None)
+        st.session_state["ft_adapter_pick"] = names[0]  # set, not dropped: the browser would keep showing the gone one
     name = st.selectbox("Adapter", names, key="ft_adapter_pick")
     return next(r for r in rows if r["name"] == name)
 
@@ -269,6 +269,8 @@ def trash_section() -> None:
             "%Y-%m-%d %H:%M", time.localtime(i.deleted)), "from": i.origin or f"store table {i.table}"}
             for i in items]), hide_index=True, width="stretch", key="ft_trash_table")
         by_id = {i.id: i for i in items}
+        if st.session_state.get("ft_trash_pick") not in by_id:
+            st.session_state["ft_trash_pick"] = items[0].id
         c = st.columns([3, 1, 1])
         picked = c[0].selectbox("Item", list(by_id), format_func=lambda i: by_id[i].label, key="ft_trash_pick")
         if c[1].button("Restore", key="ft_trash_restore"):

@@ -186,7 +186,9 @@ try:
         contains = cols[1].text_input("Contains", key="pl_h_text")
         runs = experiments.list_runs(model=loaded.info.name, kind=None if kind == "all" else kind, contains=contains)
         st.dataframe(pd.DataFrame(experiments.runs_table(runs)), hide_index=True, key="pl_h_table")
-        picked = cols[2].multiselect("Runs", [r.id for r in runs], key="pl_h_pick", max_selections=2)
+        ids = [r.id for r in runs]
+        st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
+        picked = cols[2].multiselect("Runs", ids, key="pl_h_pick", max_selections=2)
         cols = st.columns(5)
         if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
             new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
