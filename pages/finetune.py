@@ -153,6 +153,10 @@ def jobs_panel() -> None:
 
 
 def job_view() -> None:
+    ui.trash_notice("ft_job")
+    if asked := st.session_state.get("ft_job_confirm"):
+        ui.confirm_delete("ft_job", f"job **{asked[0]}** (adapter {asked[1]}) with its run folder, metrics, log and "
+                          "checkpoints", lambda: jobs.delete(asked[0]))
     rows = jobs.list_jobs()
     if not rows:
         st.info("No jobs yet: start one in the New run tab.")
@@ -163,7 +167,9 @@ def job_view() -> None:
     st.dataframe(table, hide_index=True, width="stretch", key="ft_jobs_table")
     ids = [r["id"] for r in rows]
     wanted = st.session_state.get("ft_job")
-    job_id = st.selectbox("Job", ids, index=ids.index(wanted) if wanted in ids else 0, key="ft_pick")
+    if st.session_state.get("ft_pick") not in ids:  # set, not dropped: the browser would keep showing a gone job
+        st.session_state["ft_pick"] = wanted if wanted in ids else ids[0]
+    job_id = st.selectbox("Job", ids, key="ft_pick")
     st.session_state["ft_job"] = job_id
     row = next(r for r in rows if r["id"] == job_id)
     metrics = jobs.metrics(job_id)
@@ -198,6 +204,8 @@ def job_view() -> None:
         if c[2].button("Continue for more steps", key="ft_continue"):
             jobs.continue_run(job_id, int(more))
             st.rerun(scope="fragment")
+    if row["status"] not in ("running", "queued") and st.button("Delete job", key="ft_job_delete"):
+        ui.ask_delete("ft_job", (job_id, row["adapter"]))
     with st.expander("Log"):
         st.code(jobs.log_tail(job_id) or "(empty)", language=None)
 

@@ -94,3 +94,29 @@ def test_trash_section_restores_and_broken_adapter_can_still_be_deleted(workspac
     at.button(key="ft_delete").click().run()
     at.button(key="ft_adapter_yes").click().run()
     assert sorted(_table_names(at)) == ["gone"]
+
+
+def test_finished_job_delete_confirms_then_moves_it_to_trash_and_undo_restores(workspace_home, open_page):
+    from workbench import trash
+    from workbench.finetune.records import insert_job
+
+    for job_id, adapter in (("job-old", "first"), ("job-new", "second")):
+        insert_job({"id": job_id, "adapter": adapter, "task": "causal", "base_model": "smollm2-135m-instruct",
+                    "data_path": "d.jsonl", "config": {}, "status": "done", "max_steps": 3})
+        jobs.run_paths(job_id).root.mkdir(parents=True)
+    at = open_page("finetune")
+    at.selectbox(key="ft_pick").select("job-old").run()
+    at.button(key="ft_job_delete").click().run()
+    assert not at.exception, at.exception
+    [question] = [w.value for w in at.warning if w.value.startswith("Delete job")]
+    assert "**job-old**" in question and "job-new" not in question
+    assert {r["id"] for r in jobs.list_jobs()} == {"job-old", "job-new"}
+
+    at.button(key="ft_job_yes").click().run()
+    assert not at.exception, at.exception
+    assert [r["id"] for r in jobs.list_jobs()] == ["job-new"] and not jobs.run_paths("job-old").root.exists()
+    assert at.selectbox(key="ft_pick").value == "job-new"
+    assert [i.label for i in trash.list_items()] == ["job job-old (first)"]
+
+    at.button(key="ft_job_undo").click().run()
+    assert {r["id"] for r in jobs.list_jobs()} == {"job-old", "job-new"} and jobs.run_paths("job-old").root.exists()
