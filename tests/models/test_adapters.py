@@ -149,6 +149,7 @@ def test_folder_name_is_the_one_name(workspace_home):
     assert "name" not in json.loads((info.path / adapters.METADATA_FILE).read_text())
     (info.path / adapters.METADATA_FILE).write_text(json.dumps({"name": "stale", "base_model": "b"}))
     assert adapters.read_adapter(info.path).name == "folder-name"
+    assert [a.name for a in adapters.list_adapters()] == ["folder-name"]
 
 
 def test_rename_killed_between_metadata_write_and_folder_rename_leaves_a_listable_adapter(workspace_home,

@@ -31,8 +31,8 @@ class AdapterError(WorkbenchError):
 class AdapterInfo:
     """An adapter folder: PEFT's files plus our metadata (base model, data hash, config, metrics).
 
-    Its name is its folder's name, always (the metadata holds no name). `broken` says why a registered folder
-    cannot be used ('' when it can)."""
+    A registered adapter's name is its folder's name, the one source (see `_name`). `broken` says why a registered
+    folder cannot be used ('' when it can)."""
 
     name: str
     path: Path
@@ -75,8 +75,16 @@ def read_adapter(path: Path | str) -> AdapterInfo:
     peft_config = _read_json_object(path / "adapter_config.json")
     base = metadata.get("base_model") or peft_config.get("base_model_name_or_path") or "unknown"
     task = metadata.get("task") or ("classification" if peft_config.get("task_type") == "SEQ_CLS" else "causal")
-    return AdapterInfo(name=path.name, path=path.resolve(), base_model=str(base), task=str(task),
+    return AdapterInfo(name=_name(path, metadata), path=path.resolve(), base_model=str(base), task=str(task),
                        metadata=metadata)
+
+
+def _name(path: Path, metadata: dict) -> str:
+    """In the registry the folder's name is the name (the metadata holds none); a folder elsewhere (a CLI run's
+    RUN_DIR/adapter) keeps the label its run wrote, else its folder's name."""
+    if path.resolve().parent == adapters_dir().resolve() or not isinstance(metadata.get("name"), str):
+        return path.name
+    return metadata["name"]
 
 
 def _registered(folder: Path) -> AdapterInfo:
