@@ -130,3 +130,13 @@ def test_leftover_staging_deleting_and_temp_checkpoint_folders_older_than_an_hou
     removed, _ = trash.startup_cleanup()
     assert sorted(removed) == sorted([old_staging, old_deleting, old_tmp])
     assert fresh_staging.exists() and kept_checkpoint.exists()
+
+
+def test_restore_never_writes_outside_the_workspace(workspace_home, tmp_path):
+    _adapter("moved")
+    item = adapters.delete("moved")
+    manifest = trash.trash_dir() / item.id / trash.MANIFEST
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "origin": str(tmp_path / "elsewhere")}))
+    with pytest.raises(trash.TrashError, match="outside the workspace"):
+        trash.restore(item.id)
+    assert not (tmp_path / "elsewhere").exists()

@@ -128,6 +128,9 @@ def _insert_row(table: str, row: dict) -> None:
 def _check_restorable(item: TrashItem, folder: Path) -> None:
     if item.kind == "unknown":
         raise TrashError(f"{item.id} has no readable manifest: it can only be emptied", field="trash item")
+    if item.origin and not Path(item.origin).resolve().is_relative_to(workspace.home().resolve()):
+        raise TrashError(f"{item.label} came from {item.origin}, outside the workspace: restore it by hand from "
+                         f"{folder / PAYLOAD}", path=item.origin)
     if item.origin and Path(item.origin).exists():
         raise TrashError(f"cannot restore {item.label}: {item.origin} exists again; rename or delete that one "
                          "first", path=item.origin)
