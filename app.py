@@ -6,12 +6,19 @@ import pandas as pd
 import streamlit as st
 
 import pages as ui
-from workbench import workspace
+from workbench import trash, workspace
 from workbench.store import Store
 
 ui.leave_legacy_mpa()  # before any widget: a pages/ folder starts Streamlit in its v1 mode (see pages/__init__.py)
 
 ICON = Path(__file__).resolve().parent / "workbench" / "static" / "icon.png"
+
+
+@st.cache_resource(show_spinner=False)
+def cleaned_at_startup() -> bool:
+    """Once per server process: crash debris older than an hour, trash older than 30 days (workbench.trash)."""
+    trash.startup_cleanup()
+    return True
 
 
 def home() -> None:
@@ -55,6 +62,7 @@ def home() -> None:
 
 
 st.set_page_config(page_title="LLM Workbench", page_icon=str(ICON), layout="wide")  # a file: no icon CDN
+cleaned_at_startup()
 pages = ui.page_objects(home)
 st.session_state["wb_pages"] = pages
 navigation = st.navigation(pages)

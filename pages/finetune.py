@@ -1,13 +1,13 @@
 """Fine-tune: validate data, launch LoRA jobs in their own processes, watch live curves, stop/resume, adapters."""
 
-import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 import pages as ui
-from workbench import workspace
+from workbench import trash, workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import data, jobs
 from workbench.finetune import figures as plots
@@ -144,6 +144,8 @@ def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
 @st.fragment(run_every=2)
 def jobs_panel() -> None:
     """Polls the store every 2 s: the table, the selected job's curve, progress and controls."""
+    if st.session_state.get("ft_registry") not in (None, registry_stamp()):
+        st.rerun()  # a job registered its adapter, or another tab changed the registry: redraw the Adapters tab
     try:
         job_view()
     except WorkbenchError as err:  # a fragment rerun is outside the page's own try
@@ -151,6 +153,10 @@ def jobs_panel() -> None:
 
 
 def job_view() -> None:
+    ui.trash_notice("ft_job")
+    if asked := st.session_state.get("ft_job_confirm"):
+        ui.confirm_delete("ft_job", f"job **{asked[0]}** (adapter {asked[1]}) with its run folder, metrics, log and "
+                          "checkpoints", lambda: jobs.delete(asked[0]))
     rows = jobs.list_jobs()
     if not rows:
         st.info("No jobs yet: start one in the New run tab.")
@@ -161,7 +167,9 @@ def job_view() -> None:
     st.dataframe(table, hide_index=True, width="stretch", key="ft_jobs_table")
     ids = [r["id"] for r in rows]
     wanted = st.session_state.get("ft_job")
-    job_id = st.selectbox("Job", ids, index=ids.index(wanted) if wanted in ids else 0, key="ft_pick")
+    if st.session_state.get("ft_pick") not in ids:  # set, not dropped: the browser would keep showing a gone job
+        st.session_state["ft_pick"] = wanted if wanted in ids else ids[0]
+    job_id = st.selectbox("Job", ids, key="ft_pick")
     st.session_state["ft_job"] = job_id
     row = next(r for r in rows if r["id"] == job_id)
     metrics = jobs.metrics(job_id)
@@ -196,45 +204,124 @@ def job_view() -> None:
         if c[2].button("Continue for more steps", key="ft_continue"):
             jobs.continue_run(job_id, int(more))
             st.rerun(scope="fragment")
+    if row["status"] not in ("running", "queued") and st.button("Delete job", key="ft_job_delete"):
+        ui.ask_delete("ft_job", (job_id, row["adapter"]))
     with st.expander("Log"):
         st.code(jobs.log_tail(job_id) or "(empty)", language=None)
 
 
-def adapters_panel() -> None:
-    st.markdown(f"Active adapter for **{loaded.info.name}**: **{active or adapters.BASE_CHOICE}**")
-    rows = adapters.adapter_rows()
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ft_adapters_table")
-        name = st.selectbox("Adapter", [r["name"] for r in rows], key="ft_adapter_pick")
-        c = st.columns(4)
-        base_of = next(r["base model"] for r in rows if r["name"] == name)
-        if c[0].button("Make active", key="ft_activate", disabled=base_of != loaded.info.name,
-                       help=None if base_of == loaded.info.name else f"trained on {base_of}, not the picked model"):
-            adapters.set_active_adapter(loaded.info.name, name)
-            st.rerun()
-        if c[1].button("Use base model", key="ft_deactivate"):
-            adapters.set_active_adapter(loaded.info.name, None)
-            st.rerun()
-        if c[2].button("Delete", key="ft_delete"):
-            adapters.delete(name)
-            st.rerun()
-        archive = adapters.export_zip(name, Path(tempfile.mkdtemp()))
-        c[3].download_button("Export zip", archive.read_bytes(), file_name=archive.name, key="ft_export")
-        c = st.columns([3, 1])
-        new_name = c[0].text_input("Rename to", key="ft_new_name")
-        if c[1].button("Rename", key="ft_rename") and new_name:
-            adapters.rename(name, new_name.strip())
-            st.rerun()
-    else:
-        st.info("No adapters yet.")
+def registry_stamp() -> tuple[str, ...]:
+    """The registered folder names: the jobs poll reruns the page when they change (a job registered its adapter)."""
+    return tuple(sorted(p.name for p in adapters.adapters_dir().iterdir() if not p.name.startswith(".")))
+
+
+def pick_adapter(rows: list[dict]) -> dict:
+    """The picker over the same rows as the table; an action that made an adapter selects it for the next run."""
+    names = [r["name"] for r in rows]
+    wanted = st.session_state.pop("ft_adapter_next", None)
+    if wanted in names:
+        st.session_state["ft_adapter_pick"] = wanted
+    elif st.session_state.get("ft_adapter_pick") not in names:
+        st.session_state["ft_adapter_pick"] = names[0]  # set, not dropped: the browser would keep showing the gone one
+    name = st.selectbox("Adapter", names, key="ft_adapter_pick")
+    return next(r for r in rows if r["name"] == name)
+
+
+def adapter_actions(row: dict) -> None:
+    name, broken = row["name"], row["status"] != "ok"
+    if broken:
+        st.warning(f"{name} cannot be used: {row['status'].removeprefix('broken: ')}. Delete it, or fix the folder "
+                   f"{row['path']}.")
+    c = st.columns(4)
+    fits = row["base model"] == loaded.info.name and not broken
+    if c[0].button("Make active", key="ft_activate", disabled=not fits,
+                   help=None if fits else f"trained on {row['base model']}, not the picked model"):
+        adapters.set_active_adapter(loaded.info.name, name)
+        st.rerun()
+    if c[1].button("Use base model", key="ft_deactivate"):
+        adapters.set_active_adapter(loaded.info.name, None)
+        st.rerun()
+    if c[2].button("Delete", key="ft_delete"):
+        ui.ask_delete("ft_adapter", (name, row["path"]))
+    zipped = st.session_state.get("ft_zip")
+    if zipped and zipped[0] == name:
+        c[3].download_button("Download zip", zipped[1], file_name=f"{name}.zip", key="ft_export")
+    elif c[3].button("Export zip", key="ft_zip_build", disabled=broken):
+        st.session_state["ft_zip"] = (name, adapters.export_zip_bytes(name))  # built on request, temp removed
+        st.rerun()
+    c = st.columns([3, 1])
+    new_name = c[0].text_input("Rename to", key="ft_new_name", disabled=broken)
+    if c[1].button("Rename", key="ft_rename", disabled=broken) and new_name:
+        st.session_state["ft_adapter_next"] = adapters.rename(name, new_name.strip()).name
+        st.rerun()
+
+
+def import_form() -> None:
     c = st.columns([3, 2, 1])
     folder = c[0].text_input("Load an adapter from a folder", key="ft_import_path", placeholder="/path/to/adapter")
     import_name = c[1].text_input("Register as", key="ft_import_name")
     if c[2].button("Load", key="ft_import") and folder:
         info = adapters.import_adapter(folder, import_name.strip() or Path(folder).name)
-        st.success(f"Registered {info.name} (base {info.base_model}, {info.task}).")
+        st.session_state["ft_adapter_next"] = info.name
+        st.session_state["ft_flash"] = f"Registered {info.name} (base {info.base_model}, {info.task})."
+        st.rerun()  # the table and the picker show it now, selected
 
 
+def trash_section() -> None:
+    items = trash.list_items()
+    with st.expander(f"Trash ({len(items)})", expanded=bool(items)):
+        if not items:
+            st.caption(f"Empty. Deleted adapters, jobs and history records wait here for {trash.KEEP_DAYS} days.")
+            return
+        st.dataframe(pd.DataFrame([{"what": i.kind, "name": i.name, "deleted": time.strftime(
+            "%Y-%m-%d %H:%M", time.localtime(i.deleted)), "from": i.origin or f"store table {i.table}"}
+            for i in items]), hide_index=True, width="stretch", key="ft_trash_table")
+        by_id = {i.id: i for i in items}
+        if st.session_state.get("ft_trash_pick") not in by_id:
+            st.session_state["ft_trash_pick"] = items[0].id
+        c = st.columns([3, 1, 1])
+        picked = c[0].selectbox("Item", list(by_id), format_func=lambda i: by_id[i].label, key="ft_trash_pick")
+        if c[1].button("Restore", key="ft_trash_restore"):
+            item = trash.restore(picked)
+            if item.kind == "adapter":
+                st.session_state["ft_adapter_next"] = item.name
+            st.session_state["ft_flash"] = f"Restored {item.label}."
+            st.rerun()
+        if c[2].button("Empty trash", key="ft_trash_empty"):
+            st.session_state["ft_trash_confirm"] = True
+        if st.session_state.get("ft_trash_confirm"):
+            confirm_empty(len(items))
+
+
+def confirm_empty(count: int) -> None:
+    st.warning(f"Remove the {count} item(s) in the trash for good? This cannot be undone.")
+    c = st.columns([1, 1, 4])
+    if c[0].button("Empty for good", key="ft_trash_empty_yes", type="primary"):
+        st.session_state["ft_flash"] = f"Removed {len(trash.empty(older_than_days=0))} item(s) for good."
+    elif not c[1].button("Keep them", key="ft_trash_empty_no"):
+        return
+    st.session_state.pop("ft_trash_confirm", None)
+    st.rerun()
+
+
+def adapters_panel() -> None:
+    st.markdown(f"Active adapter for **{loaded.info.name}**: **{active or adapters.BASE_CHOICE}**")
+    if flash := st.session_state.pop("ft_flash", None):
+        st.success(flash)
+    ui.trash_notice("ft_adapter")
+    rows = adapters.adapter_rows()
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ft_adapters_table")
+        adapter_actions(pick_adapter(rows))
+        if asked := st.session_state.get("ft_adapter_confirm"):
+            ui.confirm_delete("ft_adapter", f"adapter **{asked[0]}** (`{asked[1]}`)", lambda: adapters.delete(asked[0]))
+    else:
+        st.info("No adapters yet.")
+    import_form()
+    trash_section()
+
+
+st.session_state["ft_registry"] = registry_stamp()  # what this full run shows; the jobs poll compares
 tab_new, tab_jobs, tab_adapters = st.tabs(["New run", "Jobs", "Adapters"])
 try:
     with tab_new:

@@ -177,12 +177,18 @@ try:
                              key="pl_grid_table")
 
     with tabs[5]:
+        ui.trash_notice("pl_h")
+        if asked := st.session_state.get("pl_h_confirm"):
+            ui.confirm_delete("pl_h", "history " + ", ".join(f"run {i}" for i in asked),
+                              lambda: [experiments.delete_run(i) for i in asked])
         cols = st.columns(3)
         kind = cols[0].selectbox("Kind", ["all", "generate", "grid"], key="pl_h_kind")
         contains = cols[1].text_input("Contains", key="pl_h_text")
         runs = experiments.list_runs(model=loaded.info.name, kind=None if kind == "all" else kind, contains=contains)
         st.dataframe(pd.DataFrame(experiments.runs_table(runs)), hide_index=True, key="pl_h_table")
-        picked = cols[2].multiselect("Runs", [r.id for r in runs], key="pl_h_pick", max_selections=2)
+        ids = [r.id for r in runs]
+        st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
+        picked = cols[2].multiselect("Runs", ids, key="pl_h_pick", max_selections=2)
         cols = st.columns(5)
         if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
             new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
@@ -192,9 +198,7 @@ try:
             a, b = (experiments.get_run(i) for i in picked)
             st.dataframe(pd.DataFrame(experiments.diff_runs(a, b)), hide_index=True, key="pl_h_cmp")
         if cols[2].button("Delete", key="pl_h_delete", disabled=not picked):
-            for run_id in picked:
-                experiments.delete_run(run_id)
-            st.rerun()
+            ui.ask_delete("pl_h", list(picked))
         cols[3].download_button("Export CSV", experiments.export_runs(runs, "csv"), "prompt-lab.csv", "text/csv")
         cols[4].download_button("Export JSON", experiments.export_runs(runs, "json"), "prompt-lab.json",
                                 "application/json")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from workbench import workspace
+from workbench import trash, workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import checkpoints
 from workbench.finetune.config import LoraRunConfig
@@ -253,3 +253,12 @@ def metrics(job_id: str) -> list[dict]:
 def log_tail(job_id: str, lines: int = 60) -> str:
     path = run_paths(job_id).log
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def delete(job_id: str) -> trash.TrashItem:
+    """Move a finished, stopped or failed job (its run folder and its row) to the workspace trash."""
+    row = job(job_id)
+    if row["status"] in ("running", "queued"):
+        raise JobError(f"job {job_id} is {row['status']}: stop it before deleting it", field="job")
+    return trash.move_to_trash("job", f"{job_id} ({row['adapter']})", folder=run_paths(job_id).root, table="jobs",
+                               key=job_id)

@@ -6,12 +6,13 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench import workspace
+from workbench import trash, workspace
 from workbench.errors import UnsafePath, WorkbenchError
 from workbench.models import LoadedModel
 from workbench.store import Store
@@ -28,21 +29,41 @@ class AdapterError(WorkbenchError):
 
 @dataclass(frozen=True)
 class AdapterInfo:
-    """A complete adapter folder: PEFT's files plus our metadata (base model, data hash, config, metrics)."""
+    """An adapter folder: PEFT's files plus our metadata (base model, data hash, config, metrics).
+
+    A registered adapter's name is its folder's name, the one source (see `_name`). `broken` says why a registered
+    folder cannot be used ('' when it can)."""
 
     name: str
     path: Path
     base_model: str
     task: str = "causal"  # causal | classification
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
+    broken: str = ""
 
 
 def adapters_dir() -> Path:
     return workspace.subdir("adapters")
 
 
+def _read_json_object(path: Path) -> dict:
+    """A JSON object from a file, or AdapterError naming the file (unreadable, not UTF-8, not JSON, not an object)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise AdapterError(f"cannot read it: {err.strerror or err}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise AdapterError("not UTF-8 text", path=str(path)) from None
+    except json.JSONDecodeError as err:
+        raise AdapterError(f"not valid JSON (line {err.lineno}: {err.msg})", path=str(path)) from None
+    if not isinstance(value, dict):
+        raise AdapterError(f"holds {type(value).__name__ if value is not None else 'null'}, not a JSON object",
+                           path=str(path))
+    return value
+
+
 def read_adapter(path: Path | str) -> AdapterInfo:
-    """Validate an adapter folder (ours or any PEFT one) and read its metadata."""
+    """Validate an adapter folder (ours or any PEFT one) and read its metadata; AdapterError says what is wrong."""
     path = Path(path).expanduser()
     if not path.is_dir():
         raise AdapterError("no such adapter folder", path=str(path))
@@ -50,27 +71,52 @@ def read_adapter(path: Path | str) -> AdapterInfo:
     if missing:
         raise AdapterError(f"not a complete PEFT adapter: missing {', '.join(missing)}", path=str(path))
     meta_path = path / METADATA_FILE
-    metadata = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    peft_config = json.loads((path / "adapter_config.json").read_text())
+    metadata = _read_json_object(meta_path) if meta_path.exists() else {}
+    peft_config = _read_json_object(path / "adapter_config.json")
     base = metadata.get("base_model") or peft_config.get("base_model_name_or_path") or "unknown"
     task = metadata.get("task") or ("classification" if peft_config.get("task_type") == "SEQ_CLS" else "causal")
-    return AdapterInfo(name=metadata.get("name", path.name), path=path.resolve(), base_model=base, task=task,
+    return AdapterInfo(name=_name(path, metadata), path=path.resolve(), base_model=str(base), task=str(task),
                        metadata=metadata)
 
 
-def list_adapters(base_model: str | None = None) -> list[AdapterInfo]:
-    """Registered adapters (complete folders only; staging folders start with '.'), newest first."""
+def _name(path: Path, metadata: dict) -> str:
+    """In the registry the folder's name is the name (the metadata holds none); a folder elsewhere (a CLI run's
+    RUN_DIR/adapter) keeps the label its run wrote, else its folder's name."""
+    if path.resolve().parent == adapters_dir().resolve() or not isinstance(metadata.get("name"), str):
+        return path.name
+    return metadata["name"]
+
+
+def _registered(folder: Path) -> AdapterInfo:
+    """A registry folder as listed: usable, or broken with the reason (never raises)."""
+    try:
+        return read_adapter(folder)
+    except AdapterError as err:
+        return AdapterInfo(name=folder.name, path=folder.resolve(), base_model="unknown", broken=err.message)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def list_adapters(base_model: str | None = None, *, include_broken: bool = False) -> list[AdapterInfo]:
+    """Registered adapters, newest first (staging folders start with '.'); never raises.
+
+    A folder that cannot be used (missing files, bad metadata) is left out, or listed with `broken` set to the
+    reason when `include_broken` (the registry view, where it can still be deleted)."""
     found = []
     for folder in adapters_dir().iterdir():
         if folder.name.startswith(".") or not folder.is_dir():
             continue
-        try:
-            info = read_adapter(folder)
-        except (AdapterError, json.JSONDecodeError):
+        info = _registered(folder)
+        if info.broken and not include_broken:
             continue
-        if base_model is None or info.base_model == base_model:
+        if base_model is None or info.base_model == base_model or info.broken:
             found.append(info)
-    return sorted(found, key=lambda a: a.path.stat().st_mtime, reverse=True)
+    return sorted(found, key=lambda a: _mtime(a.path), reverse=True)
 
 
 def resolve(name_or_folder: Path | str) -> AdapterInfo:
@@ -93,14 +139,20 @@ def resolve(name_or_folder: Path | str) -> AdapterInfo:
 
 
 def adapter_rows(base_model: str | None = None) -> list[dict]:
-    """One table row per registered adapter, with its final metrics."""
+    """One table row per registered adapter, with its final metrics; a broken folder says why in `status`."""
     rows = []
-    for a in list_adapters(base_model):
+    for a in list_adapters(base_model, include_broken=True):
         m = a.metadata.get("metrics") or {}
-        created = a.metadata.get("created") or a.path.stat().st_mtime
-        rows.append({"name": a.name, "base model": a.base_model, "task": a.task, "steps": m.get("steps"),
-                     "val loss": m.get("val_loss"), "data sha256": (a.metadata.get("data_sha256") or "")[:12],
-                     "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(created)), "path": str(a.path)})
+        m = m if isinstance(m, dict) else {}
+        created = a.metadata.get("created") or _mtime(a.path)
+        try:
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(created)))
+        except (TypeError, ValueError):
+            created = str(created)
+        rows.append({"name": a.name, "status": f"broken: {a.broken}" if a.broken else "ok",
+                     "base model": a.base_model, "task": a.task, "steps": m.get("steps"),
+                     "val loss": m.get("val_loss"), "data sha256": str(a.metadata.get("data_sha256") or "")[:12],
+                     "created": created, "path": str(a.path)})
     return rows
 
 
@@ -128,12 +180,17 @@ def staging_dir(name: str) -> Path:
     return path
 
 
+def _write_metadata(folder: Path, metadata: dict) -> None:
+    """Our metadata, written whole or not at all; the name is the folder's, so none is stored."""
+    trash.write_json_atomic(folder / METADATA_FILE, {k: v for k, v in metadata.items() if k != "name"})
+
+
 def register(staging: Path, name: str, metadata: dict) -> AdapterInfo:
     """Write our metadata, check the folder is complete, then rename it into the registry in one step."""
     target = workspace.safe_child(adapters_dir(), name, field="adapter name")
     if target.exists():
         raise AdapterError(f"an adapter named {name!r} already exists; pick another name", field="adapter name")
-    (staging / METADATA_FILE).write_text(json.dumps({**metadata, "name": name}, indent=2, default=str))
+    _write_metadata(staging, metadata)
     read_adapter(staging)  # refuses an incomplete folder before it becomes visible
     staging.rename(target)
     return read_adapter(target)
@@ -142,33 +199,36 @@ def register(staging: Path, name: str, metadata: dict) -> AdapterInfo:
 def import_adapter(folder: Path | str, name: str) -> AdapterInfo:
     """Copy any PEFT adapter folder into the registry under `name` (checked complete before it appears)."""
     source = read_adapter(folder)
+    workspace.safe_child(adapters_dir(), name, field="adapter name")
+    if (adapters_dir() / name).exists():
+        raise AdapterError(f"an adapter named {name!r} already exists; pick another name", field="adapter name")
     staging = staging_dir(name)
     shutil.copytree(source.path, staging, dirs_exist_ok=True)
     metadata = {**source.metadata, "base_model": source.base_model, "task": source.task,
                 "imported_from": str(source.path), "created": time.time()}
-    metadata.pop("name", None)
     (staging / METADATA_FILE).unlink(missing_ok=True)
     return register(staging, name, metadata)
 
 
 def rename(name: str, new_name: str) -> AdapterInfo:
+    """Rename by renaming the folder (the one source of the name); the metadata notes the old name, written to a
+    temp file first, so a kill at any point leaves one complete, listable adapter."""
     source = workspace.safe_child(adapters_dir(), name, field="adapter name")
     target = workspace.safe_child(adapters_dir(), new_name, field="new name")
     if target.exists():
         raise AdapterError(f"an adapter named {new_name!r} already exists", field="new name")
     info = read_adapter(source)
-    meta = {**info.metadata, "name": new_name}
-    (source / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    _write_metadata(source, {**info.metadata, "renamed_from": name})
     source.rename(target)
     return read_adapter(target)
 
 
-def delete(name: str) -> None:
+def delete(name: str) -> trash.TrashItem:
+    """Move an adapter folder (broken ones too) to the workspace trash, from where `trash.restore` brings it back."""
     path = workspace.safe_child(adapters_dir(), name, field="adapter name")
-    read_adapter(path)
-    trash = path.with_name(f".deleting-{name}-{os.getpid()}")
-    path.rename(trash)  # disappears from the registry at once, even if the removal below is interrupted
-    shutil.rmtree(trash, ignore_errors=True)
+    if not path.is_dir():
+        raise AdapterError(f"no adapter named {name!r}", field="adapter name")
+    return trash.move_to_trash("adapter", name, folder=path)
 
 
 def export_zip(name: str, destination: Path) -> Path:
@@ -179,11 +239,41 @@ def export_zip(name: str, destination: Path) -> Path:
     return Path(archive)
 
 
+def export_zip_bytes(name: str) -> bytes:
+    """The zip of one adapter as bytes, built in one temp folder that is removed before returning."""
+    with tempfile.TemporaryDirectory(prefix="workbench-export-") as folder:
+        return export_zip(name, Path(folder)).read_bytes()
+
+
 def _adapter_key(info: AdapterInfo) -> str:
     """The PEFT adapter name for a folder: changes when the files change, so a rewrite is reloaded."""
     stamp = int((info.path / "adapter_model.safetensors").stat().st_mtime_ns)
     safe = "".join(c if c.isalnum() else "_" for c in info.name)
     return f"{safe}_{stamp}"
+
+
+def _mismatch(info: AdapterInfo, loaded: LoadedModel, err: Exception) -> AdapterError:
+    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+    return AdapterError(f"{info.name} does not fit {loaded.info.name} (trained on {info.base_model}): {first}; "
+                        "the model is unchanged", path=str(info.path))
+
+
+def _remove_lora_layers(model) -> None:
+    """Undo a failed first injection: put every PEFT-wrapped layer's base layer back, so the model is as loaded."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer) and name:
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, module.get_base_layer())
+    if hasattr(model, "peft_config"):
+        del model.peft_config
+
+
+def _forget_adapter(peft_model, key: str) -> None:
+    """Undo a failed `load_adapter`: drop what it injected; the adapters loaded before stay as they were."""
+    if key in peft_model.peft_config:
+        peft_model.delete_adapter(key)
 
 
 @contextlib.contextmanager
@@ -206,9 +296,17 @@ def use_adapter(loaded: LoadedModel, adapter: Path | str | AdapterInfo | None) -
         key = _adapter_key(info)
         peft_model = loaded.peft
         if peft_model is None:
-            loaded.peft = peft_model = PeftModel.from_pretrained(loaded.model, info.path, adapter_name=key)
+            try:
+                loaded.peft = peft_model = PeftModel.from_pretrained(loaded.model, info.path, adapter_name=key)
+            except Exception as err:
+                _remove_lora_layers(loaded.model)
+                raise _mismatch(info, loaded, err) from err
         elif key not in peft_model.peft_config:
-            peft_model.load_adapter(info.path, adapter_name=key)
+            try:
+                peft_model.load_adapter(info.path, adapter_name=key)
+            except Exception as err:
+                _forget_adapter(peft_model, key)
+                raise _mismatch(info, loaded, err) from err
         peft_model.set_adapter(key)  # exactly one active adapter: PEFT would silently keep the first
         peft_model.base_model.enable_adapter_layers()
         peft_model.eval()

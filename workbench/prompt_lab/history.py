@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from workbench import trash
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
 from workbench.models.adapters import BASE_CHOICE
@@ -133,10 +134,11 @@ def get_run(run_id: int, store: Store | None = None) -> Run:
     return _run_from_row(row)
 
 
-def delete_run(run_id: int, store: Store | None = None) -> None:
-    with (store or Store()).connect() as conn:
-        if conn.execute("DELETE FROM experiments WHERE id = ?", (int(run_id),)).rowcount == 0:
-            raise UnknownRun(f"there is no run {run_id} in the history", field="run")
+def delete_run(run_id: int, store: Store | None = None) -> trash.TrashItem:
+    """Move a stored run to the workspace trash (`trash.restore` brings it back with the same id)."""
+    get_run(run_id, store)  # UnknownRun when there is none
+    return trash.move_to_trash("history", f"run {int(run_id)}", table="experiments", key=int(run_id),
+                               store=store)
 
 
 def rerun(loaded: LoadedModel | None, run: Run, store: Store | None = None) -> int:
