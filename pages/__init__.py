@@ -198,23 +198,27 @@ def sidebar_model() -> ModelSpec | None:
     names = list(models.EMBEDDED) + [OTHER]
     with st.sidebar:
         st.subheader("Model")
-        choice = st.selectbox("Model", names, key="wb_model_choice", label_visibility="collapsed",
+        choice = st.selectbox("Model", names, persist_state="session", key="wb_model_choice",
+                              label_visibility="collapsed",
                               help="Embedded models work offline; pick Other for a Hugging Face id or a folder.")
         name = choice
         if choice == OTHER:
-            name = st.text_input("Hugging Face id or local folder", key="wb_model_custom",
+            name = st.text_input("Hugging Face id or local folder", persist_state="session", key="wb_model_custom",
                                  placeholder="HuggingFaceTB/SmolLM2-360M or /path/to/model").strip()
-        device = st.radio("Device", models.DEVICES, horizontal=True, key="wb_device")
+        device = st.radio("Device", models.DEVICES, horizontal=True, persist_state="session", key="wb_device")
         with st.expander("Loading options"):
             if locked:
                 where = st.get_option("server.address") or "every interface"
                 st.caption(f"This server listens beyond this machine ({where}), with no login: downloads, remote "
                            "code, pickle weights and model folders on the server are off. Set "
                            f"{RISKS_ENV}=1 to allow them.")
-            allow_download = st.checkbox("Allow downloads from the hub", key="wb_allow_download", disabled=locked)
-            trust_remote_code = st.checkbox("Trust remote code", key="wb_trust_remote_code", disabled=locked,
+            allow_download = st.checkbox("Allow downloads from the hub", persist_state="session",
+                                         key="wb_allow_download", disabled=locked)
+            trust_remote_code = st.checkbox("Trust remote code", persist_state="session", key="wb_trust_remote_code",
+                                            disabled=locked,
                                             help="Runs Python shipped with the checkpoint. Off by default.")
-            allow_pickle = st.checkbox("Allow pickle (.bin) weights", key="wb_allow_pickle", disabled=locked,
+            allow_pickle = st.checkbox("Allow pickle (.bin) weights", persist_state="session", key="wb_allow_pickle",
+                                       disabled=locked,
                                        help="Pickle files can run code when loaded; safetensors cannot.")
         if locked:
             allow_download = trust_remote_code = allow_pickle = False
@@ -268,6 +272,25 @@ def remembered(key: str, default):
     return key
 
 
+def fit_kept(key: str, low=None, high=None, *, options=None) -> str:
+    """For a kept widget whose bounds or choices depend on the input (a token range, a layer of another model):
+    bring the kept value back into [low, high] (both ends of a range too), or drop it when it is no longer among
+    `options`, before the widget is drawn. Returns the key, to pass as `key=`."""
+    if key not in st.session_state:
+        return key
+    value = st.session_state[key]
+    if options is not None:
+        if value not in list(options):
+            del st.session_state[key]
+        return key
+
+    def clamp(v):
+        return min(max(v, low), high)
+
+    st.session_state[key] = tuple(clamp(v) for v in value) if isinstance(value, (tuple, list)) else clamp(value)
+    return key
+
+
 def adapter_picker(loaded: LoadedModel, key: str, *, label: str = "Adapter", multiple: bool = False,
                    help_text: str = "LoRA adapters registered for this model (Fine-tune page).",
                    ) -> AdapterInfo | None | list[AdapterInfo | None]:
@@ -290,8 +313,9 @@ def adapter_picker(loaded: LoadedModel, key: str, *, label: str = "Adapter", mul
         st.session_state[key] = keep
     key = remembered(key, default)
     if multiple:
-        return [registered.get(n) for n in st.multiselect(label, names, key=key, help=help_text)]
-    return registered.get(st.selectbox(label, names, key=key, help=help_text))
+        return [registered.get(n) for n in st.multiselect(label, names, persist_state="session", key=key,
+                                                          help=help_text)]
+    return registered.get(st.selectbox(label, names, persist_state="session", key=key, help=help_text))
 
 
 def endpoint_form(prefix: str, title: str = "OpenAI-compatible endpoint (hosted or local server)",
@@ -300,12 +324,14 @@ def endpoint_form(prefix: str, title: str = "OpenAI-compatible endpoint (hosted 
     in the environment variable named here. A bad value is shown in the expander: the rest of the page works."""
     with st.expander(title):
         c = st.columns(4)
-        url = c[0].text_input("Base URL", key=f"{prefix}_url", placeholder="http://127.0.0.1:8000/v1")
-        model = c[1].text_input("Model", key=f"{prefix}_model")
-        key_env = c[2].text_input("API key variable", key=f"{prefix}_key", placeholder="OPENAI_API_KEY",
+        url = c[0].text_input("Base URL", persist_state="session", key=f"{prefix}_url",
+                              placeholder="http://127.0.0.1:8000/v1")
+        model = c[1].text_input("Model", persist_state="session", key=f"{prefix}_model")
+        key_env = c[2].text_input("API key variable", persist_state="session", key=f"{prefix}_key",
+                                  placeholder="OPENAI_API_KEY",
                                   help="The NAME of the environment variable holding the key; the key is never "
                                        "stored.") or None
-        name = c[3].text_input("Label", key=f"{prefix}_name")
+        name = c[3].text_input("Label", persist_state="session", key=f"{prefix}_name")
         if not (url and model):
             return None
         try:

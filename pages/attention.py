@@ -74,7 +74,7 @@ def generated_view() -> None:
         st.info(f"{info.name} is an encoder: it does not generate. Pick SmolLM2 (or another causal model).")
         return
     cols = st.columns([1, 1, 2])
-    new_tokens = cols[0].number_input("New tokens", 1, MAX_NEW_TOKENS, 24, key="attn_gen_n")
+    new_tokens = cols[0].number_input("New tokens", 1, MAX_NEW_TOKENS, 24, persist_state="session", key="attn_gen_n")
     request = (loaded.spec, loaded.peft is not None, text, chat, int(new_tokens))
     if cols[1].button("Generate and inspect", type="primary", key="attn_gen_run"):
         with st.spinner(f"Generating {int(new_tokens)} tokens with eager attention"):
@@ -92,7 +92,8 @@ def generated_view() -> None:
     if g.steps == 0:
         st.info("The model stopped at once: nothing was generated.")
         return
-    step = cols[2].slider("Step", 0, g.steps - 1, 0, key="attn_gen_step") if g.steps > 1 else 0
+    step = cols[2].slider("Step", 0, g.steps - 1, 0, persist_state="session",
+                          key=ui.fit_kept("attn_gen_step", 0, g.steps - 1)) if g.steps > 1 else 0
     chosen = g.prompt_len + step
     plain = [re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~:$])", r"\\\1", t) for t in g.tokens]  # markdown-safe
     shown = "".join(f":red-background[{plain[i]}]" if i == chosen else plain[i] for i in range(g.prompt_len,
@@ -126,10 +127,13 @@ st.title("Attention")
 loaded = ui.current_model()
 info = loaded.info
 left, right = st.columns([3, 1])
-text = left.text_area("Text", "The cat sat on the mat. The cat was happy, so the cat purred.", key="attn_text")
-chat = right.toggle("Chat turn (apply chat template)", key="attn_chat", disabled=not info.has_chat_template)
-max_tokens = right.number_input("Max tokens", 2, min(info.context_length or 512, 8192),
-                                min(2048, info.context_length or 512), key="attn_max_tokens")
+text = left.text_area("Text", "The cat sat on the mat. The cat was happy, so the cat purred.",
+                      persist_state="session", key="attn_text")
+chat = right.toggle("Chat turn (apply chat template)", persist_state="session", key="attn_chat",
+                    disabled=not info.has_chat_template)
+token_cap = min(info.context_length or 512, 8192)
+max_tokens = right.number_input("Max tokens", 2, token_cap, min(2048, token_cap), persist_state="session",
+                                key=ui.fit_kept("attn_max_tokens", 2, token_cap))
 try:
     _, ids, original = core.encode_text(loaded, text, max_tokens=int(max_tokens), chat=chat)
 except WorkbenchError as err:
@@ -143,18 +147,27 @@ if original > n:
 with st.expander(f"{n} tokens", expanded=n <= 64):
     st.markdown(" ".join(f"`{i}:{t}`" for i, t in enumerate(tokens[:400])) + (" …" if n > 400 else ""))
 
-view = st.radio("View", VIEWS, horizontal=True, key="attn_view")
+view = st.radio("View", VIEWS, horizontal=True, persist_state="session", key="attn_view")
 c1, c2, c3, c4 = st.columns(4)
-layer = c1.selectbox("Layer", range(info.layers), key="attn_layer")
-head = c2.selectbox("Head", range(info.heads), key="attn_head",
+layer = c1.selectbox("Layer", range(info.layers), persist_state="session",
+                     key=ui.fit_kept("attn_layer", options=range(info.layers)))
+head = c2.selectbox("Head", range(info.heads), persist_state="session",
+                    key=ui.fit_kept("attn_head", options=range(info.heads)),
                     help=f"{info.heads} query heads over {info.kv_heads} key/value heads"
                     if info.kv_heads != info.heads else None)
-hide_first = c3.toggle("Hide first token", key="attn_hide_first",
+hide_first = c3.toggle("Hide first token", persist_state="session", key="attn_hide_first",
                        help="Decoders park most attention on the first token; hide it and renormalise rows.")
-start, end = c4.slider("Token range (zoom)", 0, n, (0, n), key="attn_range") if n > 2 else (0, n)
-rows_text = st.text_input("Query rows (e.g. 3, 10-20; empty = all)", key="attn_rows") if n > 64 else ""
+if "attn_range" in st.session_state and st.session_state.get("attn_range_of") != n:  # the text changed
+    low, high = st.session_state["attn_range"]  # a full range stays full; a zoom is clamped to the new text
+    st.session_state["attn_range"] = (0, n) if (low, high) == (0, st.session_state.get("attn_range_of")) \
+        else (min(low, n - 1), min(max(high, 1), n))
+st.session_state["attn_range_of"] = n
+start, end = c4.slider("Token range (zoom)", 0, n, (0, n), persist_state="session",
+                       key="attn_range") if n > 2 else (0, n)
+rows_text = st.text_input("Query rows (e.g. 3, 10-20; empty = all)", persist_state="session",
+                          key="attn_rows") if n > 64 else ""
 value_weighted = st.toggle(
-    "Value-weighted (one head, mean over heads)", key="attn_vw",
+    "Value-weighted (one head, mean over heads)", persist_state="session", key="attn_vw",
     help="Kobayashi et al. (2020): scale each key by the norm of what it sends, ‖W_O W_V x_j‖, and renormalise "
          "rows. Raw weights overstate keys whose value vectors are small, such as the first-token sink.")
 weighting = " (value-weighted)" if value_weighted else ""
@@ -176,7 +189,8 @@ try:
                    + (f", {len(cap.overview_edges) - 1} token blocks a side" if n > OVERVIEW else "")
                    + ". Click a tile (or pick Layer and Head above) to open it.")
     elif view == "Token focus":
-        token = st.number_input("Token", 0, n - 1, min(1, n - 1), key="attn_token")
+        token = st.number_input("Token", 0, n - 1, min(1, n - 1), persist_state="session",
+                                key=ui.fit_kept("attn_token", 0, n - 1))
         cap = capture((layer,))
         out, into = core.token_flow(cap, layer, int(token))
         keys = np.arange(start, end)
@@ -189,7 +203,7 @@ try:
                                             f"Token {token} across layers (mean over heads)"), key="attn_layers")
     elif view == "Statistics":
         stats = capture((0,), scan=True).statistics
-        value = st.selectbox("Colour by", list(core.STATISTIC_LEGEND), key="attn_stat")
+        value = st.selectbox("Colour by", list(core.STATISTIC_LEGEND), persist_state="session", key="attn_stat")
         st.plotly_chart(plots.statistics_heatmap(stats, value), key="attn_stats_fig")
         st.dataframe(stats.round(3), hide_index=True, width="stretch", key="attn_stats_table")
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in core.STATISTIC_LEGEND.items()))
@@ -218,7 +232,8 @@ try:
         st.plotly_chart(plots.head_heatmap(roll.matrix, roll.query_labels, roll.key_labels, masked=roll.masked,
                                            title=title), key="attn_rollout_fig")
     elif view == "Row math":
-        query = st.number_input("Query token", 0, n - 1, n - 1, key="attn_query")
+        query = st.number_input("Query token", 0, n - 1, n - 1, persist_state="session",
+                                key=ui.fit_kept("attn_query", 0, n - 1))
         cap = capture((layer,))
         m = row_math(loaded, cap, layer, head, int(query))
         st.latex(r"\mathrm{weights} = \mathrm{softmax}\Big(\frac{q\,K^\top}{\sqrt{d_k}} + \mathrm{mask}\Big),"
@@ -236,8 +251,9 @@ try:
     elif view == "Generated":
         generated_view()
     elif view == "bertviz":
-        picked = st.multiselect("Layers for bertviz", range(info.layers), default=[layer], key="attn_bv_layers")
-        kind = st.radio("bertviz view", ["head", "model"], horizontal=True, key="attn_bv_kind")
+        picked = st.multiselect("Layers for bertviz", range(info.layers), default=[layer], persist_state="session",
+                                key="attn_bv_layers")
+        kind = st.radio("bertviz view", ["head", "model"], horizontal=True, persist_state="session", key="attn_bv_kind")
         if picked:
             bertviz_view.check_size(len(picked), info.heads, n)
             html = bertviz_view.bertviz_html(capture(tuple(sorted(picked))), kind)

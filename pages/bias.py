@@ -21,7 +21,7 @@ left, right = st.columns([2, 1])
 with left:
     adapter = ui.adapter_picker(loaded, "bias_adapter", label="Adapter for the probes")
 choice = adapter.name if adapter else adapters.BASE_CHOICE
-seed = right.number_input("Sample seed", 0, 10_000, key=ui.remembered("bias_seed", 0))
+seed = right.number_input("Sample seed", 0, 10_000, persist_state="session", key=ui.remembered("bias_seed", 0))
 st.info(f"Active adapter: **{choice if adapter else 'none — base model'}** on {loaded.info.name}",
         icon=":material/tune:")
 
@@ -88,8 +88,10 @@ def probe_settings(probe) -> bias.ProbeSettings:
     values = {}
     for column, field in zip(st.columns(len(probe.inputs)), probe.inputs):
         key = ui.remembered(field.key, field.default)
-        values[field.field] = (column.selectbox(field.label, list(field.choices), key=key) if field.choices
-                               else int(column.number_input(field.label, field.low, field.high, key=key)))
+        values[field.field] = (column.selectbox(field.label, list(field.choices), persist_state="session",
+                                                key=key) if field.choices
+                               else int(column.number_input(field.label, field.low, field.high,
+                                                            persist_state="session", key=key)))
     return bias.ProbeSettings(seed=int(seed), **values)
 
 
@@ -125,7 +127,7 @@ with tabs[-1]:
     if adapter is None:
         st.info("Pick an adapter above to compare it with the base model on the same probe and sample.")
     else:
-        name = st.radio("Probe", list(bias.PROBES), horizontal=True, key="bias_compare_probe")
+        name = st.radio("Probe", list(bias.PROBES), horizontal=True, persist_state="session", key="bias_compare_probe")
         base, tuned = both_runs(name, *inputs[name])
         if base is not None and tuned is not None:
             changes = bias.before_after(base, tuned)

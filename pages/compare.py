@@ -17,15 +17,18 @@ loaded = ui.current_model(kinds=("causal",))
 registered = {a.name: a for a in adapters.list_adapters(loaded.info.name)}
 left, right = st.columns([2, 3])
 names = list(registered) + ["Folder…"]
-adapter_name = left.selectbox("Adapter", names, key="cmp_adapter", help="Adapters registered for this base.")
-folder = left.text_input("Adapter folder", key="cmp_folder") if adapter_name == "Folder…" else ""
+adapter_name = left.selectbox("Adapter", names, persist_state="session", key=ui.fit_kept("cmp_adapter", options=names),
+                              help="Adapters registered for this base.")
+folder = left.text_input("Adapter folder", persist_state="session",
+                         key="cmp_folder") if adapter_name == "Folder…" else ""
 prompt = right.text_area("Prompt", "Rewrite the date as YYYY-MM-DD.\nDate: March the 17th, 2020\nAnswer:",
-                         key="cmp_prompt", height=100)
+                         persist_state="session", key="cmp_prompt", height=100)
 cols = st.columns(4)
-chat = cols[0].checkbox("Chat template", key="cmp_chat")
-max_new = cols[1].number_input("Max new tokens", 1, 512, 24, key="cmp_max_new")
-temperature = cols[2].number_input("Sampling temperature", 0.05, 5.0, 0.8, step=0.05, key="cmp_temp")
-seed = cols[3].number_input("Seed", 0, 2**31 - 1, 0, key="cmp_seed")
+chat = cols[0].checkbox("Chat template", persist_state="session", key="cmp_chat")
+max_new = cols[1].number_input("Max new tokens", 1, 512, 24, persist_state="session", key="cmp_max_new")
+temperature = cols[2].number_input("Sampling temperature", 0.05, 5.0, 0.8, step=0.05, persist_state="session",
+                                   key="cmp_temp")
+seed = cols[3].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="cmp_seed")
 
 
 def chosen_adapter():
@@ -66,7 +69,7 @@ for col, title, greedy, sampled in ((base_col, adapters.BASE_CHOICE.capitalize()
 
 st.subheader("Log-probability shift of the chosen tokens")
 source = st.radio("Score the greedy output of", [sbs.adapter, adapters.BASE_CHOICE], horizontal=True,
-                  key="cmp_source")
+                  persist_state="session", key="cmp_source")
 generation = sbs.base_greedy if source == adapters.BASE_CHOICE else sbs.tuned_greedy
 try:
     scored = "base" if source == adapters.BASE_CHOICE else sbs.adapter
@@ -84,9 +87,10 @@ else:
 st.subheader("Attention diff")
 cols = st.columns([3, 1, 1])
 text = cols[0].text_area("Text to read with both models", sbs.tuned_greedy.prompt + sbs.tuned_greedy.text,
-                         key="cmp_attn_text", height=90)
-measure = cols[1].radio("Measure", list(compare.MEASURES), format_func=compare.MEASURES.get, key="cmp_measure")
-max_tokens = cols[2].number_input("Max tokens", 8, 512, 128, key="cmp_attn_max")
+                         persist_state="session", key="cmp_attn_text", height=90)
+measure = cols[1].radio("Measure", list(compare.MEASURES), format_func=compare.MEASURES.get, persist_state="session",
+                        key="cmp_measure")
+max_tokens = cols[2].number_input("Max tokens", 8, 512, 128, persist_state="session", key="cmp_attn_max")
 if st.button("Compute attention diff", key="cmp_attn_run"):
     bar = st.progress(0.0, text="Capturing attention")
     try:
@@ -113,8 +117,10 @@ if diff is not None:
         top = ranking.iloc[0]
         st.session_state["cmp_layer"], st.session_state["cmp_head"] = int(top["layer"]), int(top["head"])
     picker = st.columns(4)
-    layer = picker[0].selectbox("Layer", diff.layers, key="cmp_layer")
-    head = picker[1].selectbox("Head", range(diff.divergence.shape[1]), key="cmp_head")
+    layer = picker[0].selectbox("Layer", diff.layers, persist_state="session",
+                                key=ui.fit_kept("cmp_layer", options=diff.layers))
+    heads = range(diff.divergence.shape[1])
+    head = picker[1].selectbox("Head", heads, persist_state="session", key=ui.fit_kept("cmp_head", options=heads))
     heat, side = st.columns([3, 1])
     heat.plotly_chart(plots.divergence_heatmap(diff.divergence, diff.layers, compare.MEASURES[diff.measure],
                                                diff.adapter, (layer, head)),

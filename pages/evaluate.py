@@ -27,27 +27,31 @@ left, right = st.columns(2)
 with left:
     chosen = ui.adapter_picker(loaded, "ev_models", label="Models", multiple=True,
                                help_text="The base model and any adapters registered for it.")
-folders = left.text_input("More adapter folders (comma-separated)", key="ev_folders",
+folders = left.text_input("More adapter folders (comma-separated)", persist_state="session", key="ev_folders",
                           placeholder="/path/to/adapter")
 sets = {p.name: p for p in bundled_sets()}
-set_choice = right.selectbox("Evaluation set", list(sets) + [UPLOAD], key="ev_set",
+set_choice = right.selectbox("Evaluation set", list(sets) + [UPLOAD], persist_state="session",
+                             key=ui.fit_kept("ev_set", options=list(sets) + [UPLOAD]),
                              help="JSONL with prompt/reference rows (or text rows), or TXT texts separated by "
                                   "blank lines.")
 upload = right.file_uploader("JSONL or TXT", type=["jsonl", "txt"], key="ev_upload") \
     if set_choice == UPLOAD else None
 metrics = right.multiselect("Metrics", list(METRICS), default=["perplexity", "exact_match", "chrf"],
-                            key="ev_metrics")
+                            persist_state="session", key="ev_metrics")
 with st.expander("Options"):
     cols = st.columns(4)
-    limit = cols[0].number_input("First N examples (0: all)", 0, 100_000, 0, key="ev_limit")
-    batch_size = cols[1].number_input("Batch size", 1, 256, 8, key="ev_batch")
-    max_new = cols[2].number_input("Max new tokens (0: auto)", 0, 1024, 0, key="ev_max_new")
-    resamples = cols[3].number_input("Bootstrap resamples", 100, 20_000, 1000, step=100, key="ev_resamples")
+    limit = cols[0].number_input("First N examples (0: all)", 0, 100_000, 0, persist_state="session", key="ev_limit")
+    batch_size = cols[1].number_input("Batch size", 1, 256, 8, persist_state="session", key="ev_batch")
+    max_new = cols[2].number_input("Max new tokens (0: auto)", 0, 1024, 0, persist_state="session", key="ev_max_new")
+    resamples = cols[3].number_input("Bootstrap resamples", 100, 20_000, 1000, step=100, persist_state="session",
+                                     key="ev_resamples")
     cols = st.columns(4)
-    window = cols[0].number_input("Perplexity window (0: context)", 0, 32_768, 0, key="ev_window")
-    stride = cols[1].number_input("Stride (0: half the window)", 0, 32_768, 0, key="ev_stride")
-    chat = cols[2].checkbox("Chat template", key="ev_chat", help="Wrap prompts in the model's chat template.")
-    add_bos = cols[3].checkbox("Condition on BOS", value=True, key="ev_bos",
+    window = cols[0].number_input("Perplexity window (0: context)", 0, 32_768, 0, persist_state="session",
+                                  key="ev_window")
+    stride = cols[1].number_input("Stride (0: half the window)", 0, 32_768, 0, persist_state="session", key="ev_stride")
+    chat = cols[2].checkbox("Chat template", persist_state="session", key="ev_chat",
+                            help="Wrap prompts in the model's chat template.")
+    add_bos = cols[3].checkbox("Condition on BOS", value=True, persist_state="session", key="ev_bos",
                                help="SmolLM2's tokenizer declares <|im_start|> as BOS but never adds it.")
 
 
@@ -110,7 +114,7 @@ if report is not None:
                      hide_index=True, width="stretch")
     st.subheader("Examples")
     keys = [k for k in report.results[0].per_example.columns if k not in ("line", "output", "nll", "tokens")]
-    key = st.selectbox("Score", keys, key="ev_example_key",
+    key = st.selectbox("Score", keys, persist_state="session", key=ui.fit_kept("ev_example_key", options=keys),
                        help="Rows are sorted by the change of this score (last model minus the first).")
     table = example_table(report, key)
     outputs = [c for c in table.columns if c.startswith("output: ")]
@@ -136,7 +140,8 @@ if runs.empty:
     st.caption("No evaluation runs in this workspace yet.")
 else:
     st.dataframe(runs, hide_index=True, width="stretch", height=min(250, 35 * (len(runs) + 1) + 3))
-    picked = st.multiselect("Runs to export (none: all)", runs["run_id"].tolist(), key="ev_export_runs")
+    picked = st.multiselect("Runs to export (none: all)", runs["run_id"].tolist(), persist_state="session",
+                            key="ev_export_runs")
     history = eval_history.run_scores(picked or None)
     cols = st.columns(2)
     cols[0].download_button("Export CSV", eval_history.export_scores(history, "csv"), "evaluations.csv",

@@ -41,7 +41,7 @@ def validate(path: str, sha: str, model: str, max_length: int, task: str, _token
 
 
 def pick_data_file() -> Path | None:
-    source = st.radio("Data", ["Pick from data/", "Upload"], horizontal=True, key="ft_source")
+    source = st.radio("Data", ["Pick from data/", "Upload"], horizontal=True, persist_state="session", key="ft_source")
     if source == "Upload":
         up = st.file_uploader("JSONL, CSV or TXT", type=["jsonl", "json", "csv", "txt"], key="ft_upload")
         if up is None:
@@ -50,7 +50,8 @@ def pick_data_file() -> Path | None:
     files = sorted(p for p in workspace.data_dir().glob("*") if p.suffix in data.SUFFIXES)
     default = next((i for i, p in enumerate(files) if p.name.startswith(
         "demo_sentiment_train" if task == "classification" else "demo_dates_train")), 0)
-    choice = st.selectbox("File in data/", [p.name for p in files], index=default, key="ft_file")
+    choice = st.selectbox("File in data/", [p.name for p in files], index=default, persist_state="session",
+                          key="ft_file")
     return workspace.data_dir() / choice if choice else None
 
 
@@ -59,7 +60,7 @@ def data_section() -> tuple[Path | None, int, float, bool]:
     c = st.columns(2)
     max_length = int(number(c[0], "Max length (tokens)", "max_length", 16, 4096, 16, key="ft_max_length"))
     val_fraction = float(c[1].slider("Validation split", 0.0, 0.5, field_default("validation_fraction"), 0.05,
-                                     key="ft_val", help=help_text("validation_fraction")))
+                                     persist_state="session", key="ft_val", help=help_text("validation_fraction")))
     if path is None:
         return None, max_length, val_fraction, False
     report = validate(str(path), data.file_sha256(path), loaded.info.name, max_length, task, loaded.tokenizer)
@@ -81,27 +82,29 @@ FORM_DEFAULTS = {"max_steps": 150}  # the page starts short runs; the config's 0
 
 
 def number(col, label: str, name: str, lo, hi, step=None, **kwargs):
-    """A number input for one LoraRunConfig field: default and help come from the field."""
+    """A number input for one LoraRunConfig field: default and help come from the field; its value is kept for
+    the session across pages."""
     default = FORM_DEFAULTS.get(name, field_default(name))
     default = kwargs.pop("value", default)
-    return col.number_input(label, lo, hi, default, step, help=help_text(name), **kwargs)
+    return col.number_input(label, lo, hi, default, step, help=help_text(name), persist_state="session", **kwargs)
 
 
 def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
     modules = linear_module_names(loaded.model)
     with st.form("ft_form"):
         c = st.columns(4)
-        name = c[0].text_input("Adapter name", f"{path.stem.replace('_train', '')}-lora", key="ft_name")
+        name = c[0].text_input("Adapter name", f"{path.stem.replace('_train', '')}-lora", persist_state="session",
+                               key="ft_name")
         rank = number(c[1], "Rank r", "rank", 1, 256, key="ft_rank")
         alpha = number(c[2], "Alpha", "alpha", 1, 512, key="ft_alpha")
         dropout = number(c[3], "Dropout", "dropout", 0.0, 0.9, 0.05, key="ft_dropout")
         targets = st.multiselect("Target modules", modules,
                                  default=[m for m in default_target_modules(loaded.info.model_type) if m in modules],
-                                 key="ft_targets", help=help_text("target_modules"))
+                                 persist_state="session", key="ft_targets", help=help_text("target_modules"))
         c = st.columns(4)
         lr = number(c[0], "Learning rate", "learning_rate", 1e-6, 0.5, format="%.5f", key="ft_lr")
         schedule = c[1].selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(field_default("schedule")),
-                                  key="ft_schedule", help=help_text("schedule"))
+                                  persist_state="session", key="ft_schedule", help=help_text("schedule"))
         warmup = number(c[2], "Warm-up steps", "warmup_steps", 0, 10_000, key="ft_warmup")
         steps = number(c[3], "Steps (0: use epochs)", "max_steps", 0, 100_000, key="ft_steps")
         c = st.columns(4)
@@ -115,17 +118,18 @@ def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
         patience = number(c[1], "Early stop patience (0: off)", "early_stopping_patience", 0, 100,
                           key="ft_patience")
         response_only = c[2].checkbox("Loss on response only", field_default("response_only"),
-                                      key="ft_response_only", disabled=task == "classification",
+                                      persist_state="session", key="ft_response_only",
+                                      disabled=task == "classification",
                                       help=help_text("response_only"))
         qlora_reason = jobs.qlora_unavailable_reason()
-        qlora = c[3].checkbox("QLoRA (4-bit)", field_default("quantize_4bit"), key="ft_qlora",
+        qlora = c[3].checkbox("QLoRA (4-bit)", field_default("quantize_4bit"), persist_state="session", key="ft_qlora",
                               disabled=qlora_reason is not None,
                               help=qlora_reason or help_text("quantize_4bit"))
         if qlora_reason:
             c[3].caption(qlora_reason)
         gpus = jobs.gpu_count()
         procs = st.number_input(f"Processes (accelerate launch; {gpus} GPU(s) visible)", 1, max(1, gpus),
-                                max(1, gpus), key="ft_procs", disabled=gpus < 2,
+                                max(1, gpus), persist_state="session", key="ft_procs", disabled=gpus < 2,
                                 help="More than one GPU: the job runs under `accelerate launch`, one process each.")
         submitted = st.form_submit_button("Start fine-tune", type="primary")
     if submitted:
@@ -169,7 +173,7 @@ def job_view() -> None:
     wanted = st.session_state.get("ft_job")
     if st.session_state.get("ft_pick") not in ids:  # set, not dropped: the browser would keep showing a gone job
         st.session_state["ft_pick"] = wanted if wanted in ids else ids[0]
-    job_id = st.selectbox("Job", ids, key="ft_pick")
+    job_id = st.selectbox("Job", ids, persist_state="session", key="ft_pick")
     st.session_state["ft_job"] = job_id
     row = next(r for r in rows if r["id"] == job_id)
     metrics = jobs.metrics(job_id)
@@ -200,7 +204,7 @@ def job_view() -> None:
         jobs.resume(job_id)
         st.rerun(scope="fragment")
     if row["status"] == "done":
-        more = c[1].number_input("More steps", 1, 100_000, 50, key="ft_more")
+        more = c[1].number_input("More steps", 1, 100_000, 50, persist_state="session", key="ft_more")
         if c[2].button("Continue for more steps", key="ft_continue"):
             jobs.continue_run(job_id, int(more))
             st.rerun(scope="fragment")
@@ -223,7 +227,7 @@ def pick_adapter(rows: list[dict]) -> dict:
         st.session_state["ft_adapter_pick"] = wanted
     elif st.session_state.get("ft_adapter_pick") not in names:
         st.session_state["ft_adapter_pick"] = names[0]  # set, not dropped: the browser would keep showing the gone one
-    name = st.selectbox("Adapter", names, key="ft_adapter_pick")
+    name = st.selectbox("Adapter", names, persist_state="session", key="ft_adapter_pick")
     return next(r for r in rows if r["name"] == name)
 
 
@@ -250,7 +254,7 @@ def adapter_actions(row: dict) -> None:
         st.session_state["ft_zip"] = (name, adapters.export_zip_bytes(name))  # built on request, temp removed
         st.rerun()
     c = st.columns([3, 1])
-    new_name = c[0].text_input("Rename to", key="ft_new_name", disabled=broken)
+    new_name = c[0].text_input("Rename to", persist_state="session", key="ft_new_name", disabled=broken)
     if c[1].button("Rename", key="ft_rename", disabled=broken) and new_name:
         st.session_state["ft_adapter_next"] = adapters.rename(name, new_name.strip()).name
         st.rerun()
@@ -258,8 +262,9 @@ def adapter_actions(row: dict) -> None:
 
 def import_form() -> None:
     c = st.columns([3, 2, 1])
-    folder = c[0].text_input("Load an adapter from a folder", key="ft_import_path", placeholder="/path/to/adapter")
-    import_name = c[1].text_input("Register as", key="ft_import_name")
+    folder = c[0].text_input("Load an adapter from a folder", persist_state="session", key="ft_import_path",
+                             placeholder="/path/to/adapter")
+    import_name = c[1].text_input("Register as", persist_state="session", key="ft_import_name")
     if c[2].button("Load", key="ft_import") and folder:
         info = adapters.import_adapter(folder, import_name.strip() or Path(folder).name)
         st.session_state["ft_adapter_next"] = info.name
@@ -280,7 +285,8 @@ def trash_section() -> None:
         if st.session_state.get("ft_trash_pick") not in by_id:
             st.session_state["ft_trash_pick"] = items[0].id
         c = st.columns([3, 1, 1])
-        picked = c[0].selectbox("Item", list(by_id), format_func=lambda i: by_id[i].label, key="ft_trash_pick")
+        picked = c[0].selectbox("Item", list(by_id), format_func=lambda i: by_id[i].label, persist_state="session",
+                                key="ft_trash_pick")
         if c[1].button("Restore", key="ft_trash_restore"):
             item = trash.restore(picked)
             if item.kind == "adapter":

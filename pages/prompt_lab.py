@@ -22,8 +22,8 @@ with top[0]:
     adapter_info = ui.adapter_picker(loaded, "pl_adapter")
 adapter = adapter_info.name if adapter_info else None
 adapter_choice = adapter or adapters.BASE_CHOICE
-chat = top[1].toggle("Chat template", value=loaded.info.has_chat_template, key="pl_chat")
-system = top[2].text_input("System prompt", key="pl_system", disabled=not chat) or None
+chat = top[1].toggle("Chat template", value=loaded.info.has_chat_template, persist_state="session", key="pl_chat")
+system = top[2].text_input("System prompt", persist_state="session", key="pl_system", disabled=not chat) or None
 st.caption(f"Model **{loaded.info.name}** · active adapter: **{adapter_choice}** · {loaded.info.dtype} on "
            f"{loaded.info.device}")
 
@@ -32,11 +32,14 @@ def sampling_widgets(prefix: str) -> SamplingParams:
     """Sampling settings from a row of number inputs (temperature 0 = greedy)."""
     c = st.columns(5)
     return SamplingParams(
-        max_new_tokens=int(c[0].number_input("Max new tokens", 1, 1024, 48, key=f"{prefix}_max")),
-        temperature=float(c[1].number_input("Temperature", 0.0, 5.0, 0.0, 0.1, key=f"{prefix}_temp")),
-        top_k=int(c[2].number_input("Top-k", 0, 1000, 0, key=f"{prefix}_topk")),
-        top_p=float(c[3].number_input("Top-p", 0.01, 1.0, 1.0, 0.05, key=f"{prefix}_topp")),
-        repetition_penalty=float(c[4].number_input("Repetition penalty", 0.5, 3.0, 1.0, 0.05, key=f"{prefix}_rp")))
+        max_new_tokens=int(c[0].number_input("Max new tokens", 1, 1024, 48, persist_state="session",
+                                             key=f"{prefix}_max")),
+        temperature=float(c[1].number_input("Temperature", 0.0, 5.0, 0.0, 0.1, persist_state="session",
+                                            key=f"{prefix}_temp")),
+        top_k=int(c[2].number_input("Top-k", 0, 1000, 0, persist_state="session", key=f"{prefix}_topk")),
+        top_p=float(c[3].number_input("Top-p", 0.01, 1.0, 1.0, 0.05, persist_state="session", key=f"{prefix}_topp")),
+        repetition_penalty=float(c[4].number_input("Repetition penalty", 0.5, 3.0, 1.0, 0.05, persist_state="session",
+                                                   key=f"{prefix}_rp")))
 
 
 def last_generation():
@@ -50,13 +53,13 @@ endpoint = ui.endpoint_form("pl_ep")
 tabs = st.tabs(["Generate", "Token view", "Decoding step", "Logit lens", "Grid", "History"])
 try:
     with tabs[0]:
-        prompt = st.text_area("Prompt", "What is the capital of France?", key="pl_prompt")
+        prompt = st.text_area("Prompt", "What is the capital of France?", persist_state="session", key="pl_prompt")
         params = sampling_widgets("pl")
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="pl_seed"))
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="pl_seed"))
         c = st.columns(2)
-        fast = c[0].toggle("Fast mode (int8, approximate)", key="pl_fast",
+        fast = c[0].toggle("Fast mode (int8, approximate)", persist_state="session", key="pl_fast",
                            help="An int8 copy of the base model on CPU: faster, outputs approximate.")
-        remote = c[1].toggle("Ask the endpoint", key="pl_ep_use", disabled=endpoint is None)
+        remote = c[1].toggle("Ask the endpoint", persist_state="session", key="pl_ep_use", disabled=endpoint is None)
         if remote and endpoint is not None and st.button("Generate", type="primary", key="pl_ep_generate"):
             stream = stream_endpoint(endpoint, prompt, params, system=system, seed=seed)
             for warning in stream.warnings:
@@ -111,20 +114,22 @@ try:
             cols = st.columns([1, 1, 6])
             cols[0].button("◀ Back", key="pl_back", on_click=move, args=(-1,))
             cols[1].button("Forward ▶", key="pl_forward", on_click=move, args=(1,))
-            step = cols[2].slider("Step", 0, max(n - 1, 1), key="pl_step", disabled=n < 2)
+            step = cols[2].slider("Step", 0, max(n - 1, 1), persist_state="session",
+                                  key=ui.fit_kept("pl_step", 0, max(n - 1, 1)), disabled=n < 2)
             view = open_step(loaded, g.prompt_ids, g.token_ids, step, last["params"], adapter=last["adapter"])
             st.markdown("Generated so far: `" + (loaded.tokenizer.decode(g.token_ids[:step]) or " ") + "`")
             st.plotly_chart(plots.decoding_step_figure(view), key="pl_step_fig")
 
     with tabs[3]:
-        lens_text = st.text_input("Text", "The capital of France is", key="pl_lens_text")
+        lens_text = st.text_input("Text", "The capital of France is", persist_state="session", key="pl_lens_text")
         if st.button("Run logit lens", key="pl_lens"):
             lens = logit_lens(loaded, lens_text, max_tokens=48, adapter=adapter)
             st.plotly_chart(plots.logit_lens_figure(lens), key="pl_lens_fig")
 
     with tabs[4]:
         template = st.text_area("Template ({variables} are filled from the table)",
-                                "In one sentence, what is {thing} used for?", key="pl_template")
+                                "In one sentence, what is {thing} used for?", persist_state="session",
+                                key="pl_template")
         names = template_variables(template)
         defaults = {n: ["a hammer", "a compass", "yeast"] if n == "thing" else [""] * 3 for n in names}
         rows = st.data_editor(pd.DataFrame(defaults or {"(no variables)": [""]}), num_rows="dynamic",
@@ -136,10 +141,11 @@ try:
         st.session_state.setdefault("pl_grid_ad", [adapter_choice])  # the grid starts with the adapter above
         with cols[0]:
             grid_adapters = ui.adapter_picker(loaded, "pl_grid_ad", label="Adapters", multiple=True)
-        repeats = int(cols[1].number_input("Repeats", 1, 16, 1, key="pl_repeats"))
-        grid_seed = int(cols[2].number_input("Seed", 0, 2**31 - 1, 0, key="pl_grid_seed"))
-        batch = int(cols[3].number_input("Batch size", 1, 32, 8, key="pl_batch"))
-        with_endpoint = st.checkbox("Add the endpoint as a column", key="pl_grid_ep", disabled=endpoint is None)
+        repeats = int(cols[1].number_input("Repeats", 1, 16, 1, persist_state="session", key="pl_repeats"))
+        grid_seed = int(cols[2].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="pl_grid_seed"))
+        batch = int(cols[3].number_input("Batch size", 1, 32, 8, persist_state="session", key="pl_batch"))
+        with_endpoint = st.checkbox("Add the endpoint as a column", persist_state="session", key="pl_grid_ep",
+                                    disabled=endpoint is None)
         if st.button("Run grid", type="primary", key="pl_run_grid"):
             cancel = st.empty()
             cancel.button("Cancel", key="pl_cancel")  # any click re-runs the page, which stops the grid
@@ -182,13 +188,13 @@ try:
             ui.confirm_delete("pl_h", "history " + ", ".join(f"run {i}" for i in asked),
                               lambda: [experiments.delete_run(i) for i in asked])
         cols = st.columns(3)
-        kind = cols[0].selectbox("Kind", ["all", "generate", "grid"], key="pl_h_kind")
-        contains = cols[1].text_input("Contains", key="pl_h_text")
+        kind = cols[0].selectbox("Kind", ["all", "generate", "grid"], persist_state="session", key="pl_h_kind")
+        contains = cols[1].text_input("Contains", persist_state="session", key="pl_h_text")
         runs = experiments.list_runs(model=loaded.info.name, kind=None if kind == "all" else kind, contains=contains)
         st.dataframe(pd.DataFrame(experiments.runs_table(runs)), hide_index=True, key="pl_h_table")
         ids = [r.id for r in runs]
         st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
-        picked = cols[2].multiselect("Runs", ids, key="pl_h_pick", max_selections=2)
+        picked = cols[2].multiselect("Runs", ids, persist_state="session", key="pl_h_pick", max_selections=2)
         cols = st.columns(5)
         if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
             new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
