@@ -105,6 +105,10 @@ class GridSpec:
                                 path=path, field=unknown[0])
         if "template" not in data:
             raise GridSpecError("the spec has no `template`", path=path, field="template")
+        if not isinstance(data["template"], str):
+            raise GridSpecError(f"`template` must be text, got {type(data['template']).__name__}", path=path,
+                                field="template")
+        grid_models(data, path)  # checked here too, so a bad `models` fails before anything runs
         rows = data.get("rows", data.get("variables")) or [{}]
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise GridSpecError("`rows` must be a list of mappings (variable: value)", path=path, field="rows")
@@ -124,6 +128,9 @@ class GridSpec:
                 raise GridSpecError(f"parameter set {i}: {err.message}", path=path, field=err.field) from err
         adapters = data.get("adapters", [None])
         adapters = [None] if adapters is None else adapters if isinstance(adapters, list) else [adapters]
+        if not all(a is None or isinstance(a, str) for a in adapters):
+            raise GridSpecError("`adapters` must be adapter names (or base / null for the base model)", path=path,
+                                field="adapters")
         adapters = tuple(None if a in (None, "", "base", BASE_CHOICE) else str(a) for a in adapters)
         try:
             return cls(template=str(data["template"]), rows=tuple(dict(r) for r in rows),
@@ -154,16 +161,25 @@ def read_grid_file(path: Path | str) -> tuple[GridSpec, list[str]]:
     if not path.is_file():
         raise GridSpecError("no such file", path=str(path))
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise GridSpecError(f"not UTF-8 text (byte {err.start})", path=str(path)) from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise GridSpecError(f"not valid YAML: {getattr(err, 'problem', err)}", path=str(path),
                             line=mark.line + 1 if mark else None) from err
     spec = GridSpec.from_dict(data, path=str(path))
+    return spec, grid_models(data, str(path))
+
+
+def grid_models(data: dict, path: str | None) -> list[str]:
+    """A spec's `models`: one model name or a list of them (may be absent)."""
     models = data.get("models") or []
     if isinstance(models, str):
         models = [models]
-    return spec, [str(m) for m in models]
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise GridSpecError("`models` must be a model name or a list of model names", path=path, field="models")
+    return models
 
 
 @dataclass(frozen=True)
