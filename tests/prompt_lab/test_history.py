@@ -42,6 +42,10 @@ def test_runs_survive_store_reopen_and_rerun_reproduces_the_output(smollm2, work
 
     rows = list(csv.DictReader(io.StringIO(experiments.export_runs(experiments.list_runs(), "csv"))))
     assert len(rows) == 1 + 2 + 1 + 2 and {r["kind"] for r in rows} == {"generate", "grid"}
+    mine = [r for r in rows if r["run"] == str(run_id)][0]  # every parameter, not a label; an ISO 8601 time
+    assert float(mine["temperature"]) == 0.9 and mine["seed"] == "5" and mine["max_new_tokens"]
+    assert mine["created"].endswith("+00:00") and "T" in mine["created"]
+    assert all(r["temperature"] != "" for r in rows)  # grid cells carry their parameter set's values too
     dumped = json.loads(experiments.export_runs([single], "json"))
     assert dumped[0]["outputs"][0]["token_ids"] == gen.token_ids
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import platform
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
+import pandas as pd
 import torch
 
 from workbench import trash
 from workbench.errors import InvalidSetting
+from workbench.exports import to_safe_csv
 from workbench.models import LoadedModel
 from workbench.models.adapters import BASE_CHOICE
 from workbench.models.endpoint import EndpointSpec
@@ -182,29 +183,45 @@ def diff_runs(a: Run, b: Run) -> list[dict]:
     return rows
 
 
+PARAM_COLUMNS = ("max_new_tokens", "temperature", "top_k", "top_p", "repetition_penalty")
+
+
+def _output_params(run: Run, output: dict) -> dict:
+    """The sampling parameters that made one output: a generation's own, or the grid parameter set whose label
+    the output carries."""
+    if "params" in run.spec and isinstance(run.spec["params"], dict):
+        return run.spec["params"]
+    for p in run.spec.get("param_sets") or []:
+        if SamplingParams(**p).label == output.get("params"):
+            return p
+    return {}
+
+
 def export_runs(runs: list[Run], fmt: str) -> str:
-    """Runs as JSON (everything) or CSV (one line per output, with the settings that made it)."""
+    """Runs as JSON (everything) or CSV (one line per output with every setting that made it: model, adapter or
+    endpoint, each sampling parameter, seed, ISO 8601 UTC time), spreadsheet-safe."""
     if fmt == "json":
         return json.dumps([asdict(r) for r in runs], indent=2, default=str)
     if fmt != "csv":
         raise InvalidSetting(f"export format must be csv or json, got {fmt!r}", field="format")
-    buffer = io.StringIO()
-    fields = ["run", "created", "kind", "model", "adapter", "params", "row", "repeat", "seed", "prompt", "text",
-              "prompt_tokens", "new_tokens", "seconds", "dtype", "device", "batch_size", "approximate", "endpoint"]
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
+    rows = []
     for r in runs:
+        created = datetime.fromtimestamp(r.created, tz=UTC).isoformat(timespec="seconds")
         for o in r.outputs:
-            writer.writerow({"run": r.id, "created": r.created, "kind": r.kind, "model": r.model,
-                             "adapter": o.get("adapter") or "", "params": o.get("params"), "row": o.get("row", 0),
-                             "repeat": o.get("repeat", 0), "seed": o.get("seed", r.seed),
-                             "prompt": o.get("prompt", r.prompt), "text": o.get("text"),
-                             "prompt_tokens": o.get("prompt_tokens"), "new_tokens": o.get("new_tokens"),
-                             "seconds": o.get("seconds"), "dtype": r.environment.get("dtype"),
-                             "device": r.environment.get("device"),
-                             "batch_size": r.environment.get("batch_size"), "approximate": r.approximate or "",
-                             "endpoint": o.get("endpoint") or ""})
-    return buffer.getvalue()
+            params = _output_params(r, o)
+            rows.append({"run": r.id, "created": created, "kind": r.kind, "model": r.model,
+                         "adapter": o.get("adapter") or "", "endpoint": o.get("endpoint") or "",
+                         "param_set": o.get("params"), **{k: params.get(k) for k in PARAM_COLUMNS},
+                         "seed": o.get("seed", r.seed), "row": o.get("row", 0), "repeat": o.get("repeat", 0),
+                         "prompt": o.get("prompt", r.prompt), "text": o.get("text"),
+                         "prompt_tokens": o.get("prompt_tokens"), "new_tokens": o.get("new_tokens"),
+                         "seconds": o.get("seconds"), "dtype": r.environment.get("dtype"),
+                         "device": r.environment.get("device"), "batch_size": r.environment.get("batch_size"),
+                         "approximate": r.approximate or ""})
+    return to_safe_csv(pd.DataFrame(rows, columns=["run", "created", "kind", "model", "adapter", "endpoint",
+                                                   "param_set", *PARAM_COLUMNS, "seed", "row", "repeat", "prompt",
+                                                   "text", "prompt_tokens", "new_tokens", "seconds", "dtype",
+                                                   "device", "batch_size", "approximate"]))
 
 
 def runs_table(runs: list[Run]) -> list[dict]:
