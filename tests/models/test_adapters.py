@@ -242,3 +242,30 @@ def test_failed_adapter_apply_leaves_the_base_model_exactly_as_it_was(smollm2, w
     torch.testing.assert_close(_logits(loaded), before, rtol=0, atol=0)
     with adapters.use_adapter(loaded, good):
         torch.testing.assert_close(_logits(loaded), with_good, rtol=0, atol=0)
+
+
+def test_import_and_export_copy_only_the_adapter_files_and_refuse_links(smollm2, workspace_home, tmp_path):
+    import zipfile
+
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    folder = _write_random_adapter(smollm2, tmp_path / "src", seed=7)
+    (folder / "notes.txt").write_text("not an adapter file")
+    (folder / "README.md").unlink(missing_ok=True)  # PEFT writes one; ours points elsewhere
+    (folder / "README.md").symlink_to(secret)  # an allowed name that points elsewhere
+    with pytest.raises(AdapterError, match="README.md is a link"):
+        adapters.import_adapter(folder, "linked")
+    assert adapters.adapter_rows() == []
+    (folder / "README.md").unlink()
+    info = adapters.import_adapter(folder, "clean")
+    assert sorted(p.name for p in info.path.iterdir()) == sorted(
+        ["adapter_config.json", "adapter_model.safetensors", adapters.METADATA_FILE])  # notes.txt left behind
+    (info.path / "README.md").symlink_to(secret)  # a link planted in the registry is never exported
+    with pytest.raises(AdapterError, match="is a link"):
+        adapters.export_zip_bytes("clean")
+    (info.path / "README.md").unlink()
+    with zipfile.ZipFile(adapters.export_zip(info.name, tmp_path)) as z:
+        assert sorted(z.namelist()) == sorted(f"clean/{n}" for n in ["adapter_config.json",
+                                                                    "adapter_model.safetensors",
+                                                                    adapters.METADATA_FILE])
+        assert all("PRIVATE" not in z.read(n).decode(errors="ignore") for n in z.namelist())

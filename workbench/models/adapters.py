@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,14 +197,42 @@ def register(staging: Path, name: str, metadata: dict) -> AdapterInfo:
     return read_adapter(target)
 
 
+ADAPTER_FILES = frozenset({"adapter_config.json", "adapter_model.safetensors", METADATA_FILE, "README.md",
+                           "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                           "vocab.json", "merges.txt", "chat_template.jinja"})
+MAX_ADAPTER_BYTES = 4 * 2**30
+
+
+def adapter_files(folder: Path) -> list[Path]:
+    """The files of an adapter folder that may be copied or exported: an allow-list of names, regular files only.
+    A symlink or special file among them is refused (copying it would copy what it points to: a key file, a
+    whole tree); other files are left behind; the total is capped."""
+    files = []
+    for name in sorted(ADAPTER_FILES):
+        path = folder / name
+        if not os.path.lexists(path):
+            continue
+        if path.is_symlink() or not path.is_file():
+            raise AdapterError(f"{name} is a link or not a regular file; refusing to copy it", path=str(path))
+        files.append(path)
+    total = sum(p.stat().st_size for p in files)
+    if total > MAX_ADAPTER_BYTES:
+        raise AdapterError(f"the adapter files add up to {total / 2**30:.1f} GiB, over the "
+                           f"{MAX_ADAPTER_BYTES / 2**30:.0f} GiB limit", path=str(folder))
+    return files
+
+
 def import_adapter(folder: Path | str, name: str) -> AdapterInfo:
     """Copy any PEFT adapter folder into the registry under `name` (checked complete before it appears)."""
     source = read_adapter(folder)
     workspace.safe_child(adapters_dir(), name, field="adapter name")
     if (adapters_dir() / name).exists():
         raise AdapterError(f"an adapter named {name!r} already exists; pick another name", field="adapter name")
+    files = adapter_files(source.path)
     staging = staging_dir(name)
-    shutil.copytree(source.path, staging, dirs_exist_ok=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        shutil.copyfile(path, staging / path.name, follow_symlinks=False)
     metadata = {**source.metadata, "base_model": source.base_model, "task": source.task,
                 "imported_from": str(source.path), "created": time.time()}
     (staging / METADATA_FILE).unlink(missing_ok=True)
@@ -235,8 +264,11 @@ def export_zip(name: str, destination: Path) -> Path:
     """A zip of one adapter folder, to move it to another machine."""
     path = workspace.safe_child(adapters_dir(), name, field="adapter name")
     read_adapter(path)
-    archive = shutil.make_archive(str(Path(destination) / name), "zip", root_dir=path.parent, base_dir=path.name)
-    return Path(archive)
+    archive = Path(destination) / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:  # the allow-list only, never a link's target
+        for file in adapter_files(path):
+            z.write(file, f"{name}/{file.name}")
+    return archive
 
 
 def export_zip_bytes(name: str) -> bytes:
