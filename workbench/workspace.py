@@ -60,7 +60,7 @@ def log_file() -> Path:
 def safe_child(parent: Path, name: str, *, field: str = "name") -> Path:
     """`parent / name` for a user-supplied name, refusing anything that could leave `parent`."""
     if not _SAFE_NAME.match(name or "") or name in {".", ".."}:
-        raise UnsafePath(f"{name!r} is not a safe name: use letters, digits, '.', '_' or '-' "
+        raise UnsafePath(f"{name!r} is not a safe name: use ASCII letters (no accents), digits, '.', '_' or '-' "
                          "(at most 128, not starting with '.')", field=field)
     child = (parent / name).resolve()
     if child.parent != parent.resolve():

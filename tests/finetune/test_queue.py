@@ -9,6 +9,7 @@ import time
 import pytest
 
 from workbench import workspace
+from workbench.errors import WorkbenchError
 from workbench.finetune import jobs, records
 from workbench.finetune.records import JobRowMissing, RunPaths, append_metrics, read_metrics, update_job
 from workbench.models import adapters
@@ -143,3 +144,10 @@ def test_the_training_process_loads_under_the_app_s_rules(tmp_path, workspace_ho
     row = jobs.wait(job_id, timeout_s=300)
     assert row["status"] == "failed" and "pickle" in row["message"].lower(), (row["message"], jobs.log_tail(job_id))
     assert adapters.list_adapters() == []
+
+
+def test_names_are_checked_at_submit_with_one_rule_and_its_reason(tmp_path, workspace_home):
+    for bad, reason in [("café-lora", "ASCII letters"), ("x" * 129, "at most 128"), ("../up", "not a safe name")]:
+        with pytest.raises(WorkbenchError, match=reason):
+            jobs.submit(tiny_config(tmp_path, adapter_name=bad))
+    assert jobs.list_jobs() == []  # nothing queued, nothing half-written
