@@ -10,6 +10,10 @@ def test_home_page_shows_model_card(page, app_url):
     page.get_by_text("Model card: smollm2-135m-instruct").wait_for(timeout=240_000)
     wait_idle(page)
     assert page.get_by_text("Grouped-query attention").count() == 1
+    links = page.locator('[data-testid="stMain"] [data-testid="stPageLink"]')
+    links.last.wait_for(timeout=60_000)  # the page links draw after the card: not skeletons in the screenshot
+    assert links.count() == 6
+    wait_idle(page)
     path = screenshot(page, "home")
     (ROOT / "docs").mkdir(exist_ok=True)
     shutil.copy(path, ROOT / "docs" / "home.png")
