@@ -1,6 +1,7 @@
 """An OpenAI-compatible endpoint (a real `transformers serve` of the embedded SmolLM2 on loopback) used from the
 browser: Prompt lab streams from it, Evaluate scores it beside the base model; screenshots for the README."""
 
+import re
 import shutil
 
 from harness import ROOT, screenshot, wait_idle
@@ -50,6 +51,16 @@ def test_prompt_lab_streams_from_the_endpoint(page, app_url, openai_server):
     wait_idle(page)
     assert page.get_by_text("Paris").count() >= 1
     _save(page, "prompt-lab-endpoint", 1400)
+
+    page.get_by_role("tab", name="Grid").click()  # the endpoint as a grid column beside the local base model
+    wait_idle(page)
+    page.get_by_text("Add the endpoint as a column").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Run grid").click()
+    page.get_by_text(re.compile(r"batches, [0-9.]+ s")).wait_for(timeout=240_000)
+    wait_idle(page)
+    _save(page, "prompt-lab-endpoint-grid", 1900)
+    assert page.locator('[data-testid="stDataFrame"]').filter(has_text="served").count() >= 1
 
 
 def test_evaluate_scores_the_endpoint_beside_the_base(page, app_url, openai_server):
