@@ -1,6 +1,8 @@
 """The workspace store migrates per component, survives reopening, and names stay inside the workspace."""
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,15 @@ def test_store_written_by_a_newer_version_is_refused_with_its_version(workspace_
     with pytest.raises(store_module.StoreTooNew, match=r"`core` is at schema version 99.*knows up to "
                                                        + str(len(store_module.MIGRATIONS["core"]))):
         Store()
+
+
+def test_workspace_summary_skips_a_file_rotated_away_while_it_is_added_up(workspace_home, monkeypatch):
+    run = workspace_home / "finetune" / "runs" / "job-1"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("{}\n")
+    gone = run / "checkpoint-2" / "adapter_model.safetensors"  # listed, then deleted by the job's rotation
+    real_rglob = Path.rglob
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: [*real_rglob(self, pattern), gone])
+    monkeypatch.setattr(Path, "is_file", lambda self: self == gone or os.path.isfile(self))
+    entries = {e.name: e for e in workspace.summary()}
+    assert entries["finetune/"].files == 1 and entries["finetune/"].bytes == 3

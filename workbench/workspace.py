@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +94,20 @@ def summary() -> list[WorkspaceEntry]:
     entries = []
     for item in sorted(home().iterdir()):
         if item.is_file():
-            entries.append(WorkspaceEntry(item.name, 1, item.stat().st_size))
+            size = _size(item)
+            if size is not None:
+                entries.append(WorkspaceEntry(item.name, 1, size))
         elif item.is_dir():
-            files = [p for p in item.rglob("*") if p.is_file()]
-            entries.append(WorkspaceEntry(item.name + "/", len(files), sum(p.stat().st_size for p in files)))
+            sizes = [s for s in map(_size, item.rglob("*")) if s is not None]
+            entries.append(WorkspaceEntry(item.name + "/", len(sizes), sum(sizes)))
     return entries
+
+
+def _size(path: Path) -> int | None:
+    """A regular file's size, or None when it is not one or vanished since it was listed
+    (a training job rotates checkpoints while the home page adds them up)."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None

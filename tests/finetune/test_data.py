@@ -116,3 +116,14 @@ def test_split_is_deterministic_and_disjoint():
     a = data.split_indices(50, 0.2, seed=3)
     assert a == data.split_indices(50, 0.2, seed=3)
     assert len(a[1]) == 10 and not set(a[0]) & set(a[1]) and len(a[0]) + len(a[1]) == 50
+
+
+def test_chat_rows_with_a_model_without_chat_template_name_the_file_and_field(tmp_path, minilm):
+    path = write(tmp_path, "chat.jsonl", jsonl({"messages": [{"role": "user", "content": "hi"},
+                                                             {"role": "assistant", "content": "yo"}]}))
+    with pytest.raises(DataError) as err:
+        read_dataset(path, minilm.tokenizer, max_length=64)
+    assert "no chat template" in str(err.value) and str(path) in str(err.value)
+    assert [(e.line, e.field) for e in err.value.errors] == [(1, "messages")]
+    with pytest.raises(DataError, match="no chat template"):  # the training path says the same, never a ValueError
+        data.tokenize_row("chat", {"messages": [{"role": "user", "content": "hi"}]}, minilm.tokenizer)

@@ -227,10 +227,18 @@ def read_dataset(path: Path | str, tokenizer=None, max_length: int | None = None
         if len(dataset.labels) < 2:
             errors.append(RowError(row_lines[0] if row_lines else 1, "label",
                                    f"need at least two different labels, found {dataset.labels}"))
-    if tokenizer is not None and max_length:
-        _check_lengths(dataset, tokenizer, max_length)
+    if tokenizer is not None:
+        _check_with_tokenizer(dataset, tokenizer, max_length)
     dataset.errors.sort(key=lambda e: e.line)
     return dataset
+
+
+def _check_with_tokenizer(dataset: Dataset, tokenizer, max_length: int | None) -> None:
+    """The checks that need the model's tokenizer: a chat template for chat rows, then the lengths."""
+    if dataset.format == "chat":
+        require_chat_template(tokenizer, path=str(dataset.path), line=dataset.lines[0] if dataset.lines else 1)
+    if max_length:
+        _check_lengths(dataset, tokenizer, max_length)
 
 
 def _check_lengths(dataset: Dataset, tokenizer, max_length: int) -> None:
@@ -251,8 +259,17 @@ def token_lengths(dataset: Dataset, tokenizer) -> list[int]:
     return [len(tokenize_row(dataset.format, row, tokenizer)["input_ids"]) for row in dataset.rows]
 
 
+def require_chat_template(tokenizer, *, path: str | None = None, line: int | None = None) -> None:
+    """Chat rows are formatted by the model's own template; a tokenizer without one cannot train on them."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise DataError("chat rows (`messages`) are formatted by the model's chat template, and this model "
+                        "has no chat template; use prompt/response rows or a chat model", path=path,
+                        errors=[RowError(line or 1, "messages", "the model has no chat template")])
+
+
 def _chat_example(messages: list[dict], tokenizer, response_only: bool) -> dict:
     """Token ids for a conversation; labels only on assistant turns when response_only."""
+    require_chat_template(tokenizer)
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     spans = []  # character spans of assistant replies in `text`
     for i, m in enumerate(messages):
