@@ -5,6 +5,7 @@ fuzz run."""
 import json
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,4 +43,11 @@ def test_any_bytes_are_a_dataset_or_a_data_error(tmp_path_factory, content, suff
 def test_any_json_lines_are_a_dataset_or_a_data_error(tmp_path_factory, rows):
     path = tmp_path_factory.mktemp("data") / "train.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    _dataset_or_error(path)
+
+
+@pytest.mark.parametrize("content", [b"\r\x00", b"prompt,response\n\"a\rb,c\n", b"text\nx\r\x00y\n"])
+def test_csv_with_a_stray_carriage_return_is_a_row_error_not_a_csv_exception(tmp_path, content):
+    path = tmp_path / "train.csv"  # found by the fuzz run: `_csv.Error: new-line character seen in unquoted field`
+    path.write_bytes(content)
     _dataset_or_error(path)

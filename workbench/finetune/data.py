@@ -111,14 +111,18 @@ def _parse_jsonl(lines: list[str], errors: list[RowError]) -> list[tuple[int, di
 def _parse_csv(lines: list[str], errors: list[RowError]) -> list[tuple[int, dict]]:
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
     rows = []
-    for record in reader:
-        number = reader.line_num
-        if None in record:
-            errors.append(RowError(number, None, f"more values than the {len(reader.fieldnames)} columns"))
-            continue
-        if all(not (v or "").strip() for v in record.values()):
-            continue
-        rows.append((number, {k.strip(): v for k, v in record.items() if k is not None}))
+    try:
+        for record in reader:
+            number = reader.line_num
+            if None in record:
+                errors.append(RowError(number, None, f"more values than the {len(reader.fieldnames)} columns"))
+                continue
+            if all(not (v or "").strip() for v in record.values()):
+                continue
+            rows.append((number, {k.strip(): v for k, v in record.items() if k is not None}))
+    except csv.Error as err:  # a stray carriage return, an unclosed quote, a field over the size limit
+        errors.append(RowError(max(reader.line_num, 1), None,
+                               f"unreadable CSV: {err}; the rows after it were not read"))
     return rows
 
 
