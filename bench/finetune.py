@@ -1,13 +1,16 @@
-"""Training tokens/s of our LoRA loop against plain HF `Trainer` + PEFT, same data, config and threads, same run.
+"""Training tokens/s of our LoRA loop, unpacked and packed, against plain HF `Trainer` + PEFT: same data, LoRA
+config, schedule and threads, in one run, interleaved (Trainer, ours, ours packed, Trainer, ...); each ratio is
+the median over rounds. Flags the run invalid when the load average at start is 0.5 or more; ends with one JSON line.
 
-`python -m bench finetune` (env BENCH_FT_STEPS, default 20). Tokens are non-padding tokens; time is the sum of
-optimizer-step times (model loading, tokenising and saving excluded on both sides).
+`python -m bench finetune` (env BENCH_FT_STEPS, default 20; BENCH_FT_ROUNDS, default 3). Tokens are non-padding
+tokens; time is the sum of optimizer-step times (model loading, tokenising and saving excluded on both sides).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -16,21 +19,23 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "demo_dates_train.jsonl"
+IDLE_LOAD = 0.5  # load average above which the figures say nothing about the code
 
 
-def _config(steps: int, grouping: bool):
+def _config(steps: int, grouping: bool, packing: bool = False):
     from workbench.finetune.config import LoraRunConfig
 
     return LoraRunConfig(data=str(DATA), max_steps=steps, batch_size=4, warmup_steps=2, validation_fraction=0.0,
-                         save_every=10_000, log_every=1, length_grouping=grouping, cpu_threads=torch.get_num_threads())
+                         save_every=10_000, log_every=1, length_grouping=grouping, packing=packing,
+                         cpu_threads=torch.get_num_threads())
 
 
-def ours(steps: int, grouping: bool) -> tuple[float, float]:
+def ours(steps: int, grouping: bool, packing: bool = False) -> tuple[float, float]:
     """(tokens, seconds) of our loop."""
     from workbench.finetune import train
 
     run = Path(tempfile.mkdtemp(prefix="bench-ft-"))
-    (run / "config.json").write_text(_config(steps, grouping).to_json())
+    (run / "config.json").write_text(_config(steps, grouping, packing).to_json())
     result = train.train(run)
     assert result.steps == steps
     meta = json.loads((run / "adapter" / "workbench_adapter.json").read_text())["metrics"]
@@ -55,13 +60,11 @@ def hf_trainer(steps: int) -> tuple[float, float]:
     torch.manual_seed(config.seed)
     model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                                              target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
-    counted = {"tokens": 0}
-    base_collator = transformers.DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=data.IGNORE_INDEX)
-
-    def collate(features):
-        batch = base_collator([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
-        counted["tokens"] += int(batch["attention_mask"].sum())
-        return batch
+    collate = transformers.DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=data.IGNORE_INDEX)
+    counted = {"tokens": 0}  # tokens of the batches the model ran (a collate count would include prefetched ones)
+    model.register_forward_pre_hook(
+        lambda _m, _args, kwargs: counted.update(tokens=counted["tokens"] + int(kwargs["attention_mask"].sum())),
+        with_kwargs=True)
 
     timer = {"start": 0.0, "total": 0.0}
 
@@ -77,28 +80,50 @@ def hf_trainer(steps: int) -> tuple[float, float]:
         max_steps=steps, learning_rate=config.learning_rate, lr_scheduler_type="linear",
         warmup_steps=config.warmup_steps, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
         dataloader_num_workers=0, remove_unused_columns=False, seed=config.seed, disable_tqdm=True)
+    rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows]
     trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
                                    callbacks=[StepTimer()])
     trainer.train()
     return counted["tokens"], timer["total"]
 
 
+CANDIDATES = {  # name -> (tokens, seconds); Trainer first in every round
+    "hf_trainer": lambda steps: hf_trainer(steps),
+    "ours": lambda steps: ours(steps, True),
+    "ours_packed": lambda steps: ours(steps, True, packing=True),
+}
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     steps = int(os.environ.get("BENCH_FT_STEPS", "20"))
-    threads = 1 if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1) else (os.cpu_count() or 1)
+    rounds = int(os.environ.get("BENCH_FT_ROUNDS", "3"))
+    load_average = os.getloadavg()[0]
+    valid = load_average < IDLE_LOAD
+    threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
-    print(f"SmolLM2-135M LoRA r=8 q/v, batch 4, {steps} steps on {DATA.name}, {threads} CPU thread(s), "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    results = {}
-    for name, fn in [("hf_trainer", lambda: hf_trainer(steps)), ("ours", lambda: ours(steps, True)),
-                     ("ours_no_grouping", lambda: ours(steps, False))]:
-        tokens, seconds = fn()
-        results[name] = tokens / seconds
-        print(f"{name:<18} {tokens:>7.0f} tokens in {seconds:6.1f} s = {tokens / seconds:7.1f} tokens/s", flush=True)
-    print(f"ratio ours / HF Trainer (length-grouped batches): {results['ours'] / results['hf_trainer']:.2f}")
-    ungrouped = results["ours_no_grouping"] / results["hf_trainer"]
-    print(f"ratio ours without grouping / HF Trainer:         {ungrouped:.2f}")
+    print(f"SmolLM2-135M LoRA r=8 q/v, batch 4 (packed: 4 sequences of 128 tokens), {steps} steps on {DATA.name}, "
+          f"{threads} CPU thread(s) on every side, {rounds} interleaved rounds", flush=True)
+    print(f"load average at start: {load_average:.2f}"
+          + ("" if valid else f" -- ABOVE {IDLE_LOAD}: this run is INVALID, its figures say nothing about the code"),
+          flush=True)
+    speeds: dict[str, list[float]] = {name: [] for name in CANDIDATES}
+    for r in range(rounds):
+        for name, fn in CANDIDATES.items():
+            tokens, seconds = fn(steps)
+            speeds[name].append(tokens / seconds)
+            print(f"round {r + 1}  {name:<12} {tokens:>7.0f} tokens in {seconds:6.1f} s = "
+                  f"{tokens / seconds:7.1f} tokens/s", flush=True)
+    ratios = {name: [s / b for s, b in zip(speeds[name], speeds["hf_trainer"])] for name in ("ours", "ours_packed")}
+    figures = {name: {"median": statistics.median(r), "spread": [min(r), max(r)]} for name, r in ratios.items()}
+    for name, goal in (("ours", 1.0), ("ours_packed", 1.5)):
+        f = figures[name]
+        print(f"{name} / HF Trainer tokens/s: {f['median']:.2f}x [{f['spread'][0]:.2f}-{f['spread'][1]:.2f}], median "
+              f"of {rounds} interleaved rounds; goal at least {goal}x"
+              + ("" if valid else " (INVALID run: loaded machine)"), flush=True)
+    print(json.dumps({"bench": "finetune", "valid": valid, "load_average": load_average, "threads": threads,
+                      "steps": steps, "rounds": rounds, "tokens_per_s": speeds,
+                      "ours_vs_trainer": figures["ours"], "packed_vs_trainer": figures["ours_packed"]}))
 
 
 if __name__ == "__main__":

@@ -127,6 +127,9 @@ def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
                               help=qlora_reason or help_text("quantize_4bit"))
         if qlora_reason:
             c[3].caption(qlora_reason)
+        packing = st.checkbox("Pack rows into sequences of the max length", field_default("packing"),
+                              persist_state="session", key="ft_packing", disabled=task == "classification",
+                              help=help_text("packing"))
         gpus = jobs.gpu_count()
         procs = st.number_input(f"Processes (accelerate launch; {gpus} GPU(s) visible)", 1, max(1, gpus),
                                 max(1, gpus), persist_state="session", key="ft_procs", disabled=gpus < 2,
@@ -140,6 +143,7 @@ def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
             batch_size=int(batch), grad_accumulation=int(accum), max_length=max_length,
             response_only=bool(response_only), validation_fraction=val_fraction, eval_every=int(eval_every),
             save_every=int(save_every), early_stopping_patience=int(patience), quantize_4bit=bool(qlora),
+            packing=bool(packing),
             device=loaded.spec.device, num_processes=int(procs))
         st.session_state["ft_job"] = jobs.submit(config)
         st.success(f"Job {st.session_state['ft_job']} started: watch it in the Jobs tab.")

@@ -68,6 +68,10 @@ class LoraRunConfig:
     seed: int = field(default=0, metadata={"help": "Seed for the split, data order, LoRA init and dropout."})
     length_grouping: bool = field(
         default=True, metadata={"help": "Batch rows of similar length together (less padding, faster)."})
+    packing: bool = field(
+        default=True, metadata={"help": "Causal LM: pack rows into sequences of max_length tokens (no attention "
+                                        "across rows, positions restart per row, loss on the same tokens); "
+                                        "batch_size then counts packed sequences. Classification ignores it."})
     quantize_4bit: bool = field(default=False,
                                 metadata={"help": "QLoRA: load the base in 4-bit (needs CUDA and bitsandbytes)."})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
@@ -119,7 +123,9 @@ class LoraRunConfig:
 
     @classmethod
     def load(cls, path: Path | str) -> LoraRunConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        values = json.loads(Path(path).read_text())
+        values.setdefault("packing", False)  # a run written before packing existed trained (and resumes) unpacked
+        return cls.from_dict(values)
 
 
 def _field(name: str):

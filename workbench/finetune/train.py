@@ -44,7 +44,7 @@ class TrainResult:
 
 
 class _Examples:
-    """Tokenised rows with a collate that pads to the longest row of each batch."""
+    """Tokenised rows with a collate that pads to the longest row of each batch, or packs rows (causal only)."""
 
     def __init__(self, items: list[dict], pad_id: int, task: str) -> None:
         self.items, self.pad_id, self.task = items, pad_id, task
@@ -59,12 +59,24 @@ class _Examples:
             labels = torch.tensor([r["labels"] for r in rows], dtype=torch.long)  # (B,)
         return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
+    def packed(self, packs: list[list[int]], device) -> dict[str, torch.Tensor]:
+        """One sequence per pack of row indices: input_ids, labels, position_ids (B, T), no attention mask."""
+        rows = [[(self.items[i]["input_ids"], self.items[i]["labels"]) for i in p] for p in packs]
+        return {k: v.to(device) for k, v in batching.packed_rows(rows, self.pad_id, data.IGNORE_INDEX).items()}
 
-def epoch_batches(lengths: list[int], epoch: int, global_batch: int, seed: int, group: bool) -> list[list[int]]:
-    """The data order of one epoch, a pure function of (seed, epoch) so a resume replays it exactly."""
+
+def epoch_batches(lengths: list[int], epoch: int, global_batch: int, seed: int, group: bool,
+                  pack_to: int = 0) -> list[list]:
+    """The data order of one epoch, a pure function of (seed, epoch) so a resume replays it exactly: batches of
+    row indices, or with `pack_to` batches of packs (lists of row indices of at most pack_to tokens in all)."""
     order = list(range(len(lengths)))
     rng = random.Random(seed * 1_000_003 + epoch)
     rng.shuffle(order)
+    if pack_to:
+        packs = batching.pack(order, lengths, pack_to)
+        if len(packs) < global_batch:  # this epoch's order packed tighter than the count the batch was sized by
+            return [packs]
+        return [packs[s:s + global_batch] for s in range(0, len(packs) - global_batch + 1, global_batch)]
     if group:  # sort inside windows of 50 batches: similar lengths share a batch, order stays random
         window = global_batch * 50
         order = [i for s in range(0, len(order), window)
@@ -73,6 +85,25 @@ def epoch_batches(lengths: list[int], epoch: int, global_batch: int, seed: int, 
     if group:
         rng.shuffle(batches)
     return batches
+
+
+# Causal LMs whose forward is exactly `lm_head(decoder(...))`: the training loss computes logits only where a
+# label is counted (the response tokens), not over the whole vocabulary at every position.
+TARGET_ONLY_LOGITS = {"llama", "mistral", "qwen2", "qwen3", "smollm3"}
+
+
+def causal_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean next-token loss over the labelled targets, equal to `model(**batch).loss`; for the models in
+    TARGET_ONLY_LOGITS the (N, V) logits are computed for the N targets only (a demo row has 8 of 42)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if base.config.model_type not in TARGET_ONLY_LOGITS:
+        return model(**batch, use_cache=False).loss
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    hidden = base.get_decoder()(**inputs, use_cache=False).last_hidden_state  # (B, T, d)
+    targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1
+    keep = targets != data.IGNORE_INDEX
+    logits = base.get_output_embeddings()(hidden[:, :-1][keep])  # (N, V)
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
 def prepare_data(config: LoraRunConfig, tokenizer) -> tuple[data.Dataset, _Examples, _Examples]:
@@ -177,19 +208,40 @@ class _Run:
     def main(self) -> bool:
         return self.accelerator.is_main_process
 
+    @property
+    def pack_to(self) -> int:
+        """Tokens per packed sequence, or 0 when rows are batched one per sequence."""
+        return pack_length(self.config)
 
-def _max_steps(config: LoraRunConfig, train_rows: int, world: int) -> int:
-    """Optimizer steps of the run: max_steps, else epochs over whole global batches."""
+    def plan(self, epoch: int) -> list[list]:
+        return epoch_batches(self.train_set.lengths, epoch, self.config.batch_size * self.accelerator.num_processes,
+                             self.config.seed, self.config.length_grouping, self.pack_to)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.config.task == "causal" and self.accelerator.num_processes == 1:
+            return causal_loss(self.model, batch)
+        return self.model(**batch).loss  # DDP: through the wrapper's forward, which syncs the gradients
+
+
+def pack_length(config: LoraRunConfig) -> int:
+    return config.max_length if config.packing and config.task == "causal" else 0
+
+
+def _max_steps(config: LoraRunConfig, lengths: list[int], world: int) -> int:
+    """Optimizer steps of the run: max_steps, else epochs over whole global batches (of packs when packing)."""
     global_batch = config.batch_size * world
-    if train_rows < world:
-        raise data.DataError(f"the training split has {train_rows} rows, fewer than the {world} training "
+    pack_to = pack_length(config)
+    units = len(batching.pack(range(len(lengths)), lengths, pack_to)) if pack_to else len(lengths)
+    what = f"packed sequences ({len(lengths)} rows)" if pack_to else "rows"
+    if units < world:
+        raise data.DataError(f"the training split has {units} {what}, fewer than the {world} training "
                              "processes; add rows or use one process", path=str(config.data))
-    if train_rows < global_batch:  # a small file still trains: the batch shrinks to what the split holds
-        config.batch_size = train_rows // world
+    if units < global_batch:  # a small file still trains: the batch shrinks to what the split holds
+        config.batch_size = units // world
         global_batch = config.batch_size * world
-        print(f"warning: the training split has {train_rows} rows, fewer than one batch; the batch size is "
+        print(f"warning: the training split has {units} {what}, fewer than one batch; the batch size is "
               f"{config.batch_size} per process for this run", flush=True)
-    steps_per_epoch = max(1, train_rows // global_batch // config.grad_accumulation)
+    steps_per_epoch = max(1, units // global_batch // config.grad_accumulation)
     return config.max_steps or math.ceil(config.epochs * steps_per_epoch)
 
 
@@ -206,7 +258,7 @@ def _set_up(run_dir: Path, job_id: str | None, on_record: RecordCallback | None)
     labels = data.read_dataset(config.data, task="classification").labels if config.task == "classification" else []
     peft_model, tokenizer = build_model(config, accelerator.device, labels)
     dataset, train_set, val_set = prepare_data(config, tokenizer)
-    max_steps = _max_steps(config, len(train_set.items), accelerator.num_processes)
+    max_steps = _max_steps(config, train_set.lengths, accelerator.num_processes)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=config.warmup_steps,
@@ -229,7 +281,8 @@ def _announce(run: _Run) -> None:
                step=run.state.step, message="")
     print(f"{'resuming at step ' + str(run.state.step) if run.resumed else 'starting'}: {len(run.train_set.items)} "
           f"train / {len(run.val_set.items)} validation rows, {run.state.max_steps} steps, "
-          f"{run.accelerator.num_processes} process(es), {torch.get_num_threads()} CPU thread(s) each", flush=True)
+          f"{run.accelerator.num_processes} process(es), {torch.get_num_threads()} CPU thread(s) each"
+          + (f", rows packed into sequences of {run.pack_to} tokens" if run.pack_to else ""), flush=True)
 
 
 def _optimizer_step(run: _Run, batches: list[list[int]]) -> list[list[int]]:
@@ -242,17 +295,17 @@ def _optimizer_step(run: _Run, batches: list[list[int]]) -> list[list[int]]:
     for micro in range(config.grad_accumulation):
         if state.batch_in_epoch >= len(batches):
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-            batches = epoch_batches(run.train_set.lengths, state.epoch, config.batch_size * world, config.seed,
-                                    config.length_grouping)
+            batches = run.plan(state.epoch)
         mine = batches[state.batch_in_epoch][rank * config.batch_size:(rank + 1) * config.batch_size]
         state.batch_in_epoch += 1
-        batch = run.train_set.batch(mine, device)
+        batch = run.train_set.packed(mine, device) if run.pack_to else run.train_set.batch(mine, device)
         sync = micro == config.grad_accumulation - 1
         with accelerator.no_sync(run.model) if not sync and world > 1 else _null():
-            loss = run.model(**batch).loss / config.grad_accumulation
+            loss = run.loss(batch) / config.grad_accumulation
             accelerator.backward(loss)
         step_loss += loss.detach()
-        step_tokens += batch["attention_mask"].sum()
+        rows = [i for unit in mine for i in (unit if run.pack_to else [unit])]
+        step_tokens += sum(run.train_set.lengths[i] for i in rows)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
@@ -336,8 +389,7 @@ def train(run_dir: Path | str, *, job_id: str | None = None, on_record: RecordCa
     if threading.current_thread() is threading.main_thread():  # SIGTERM stops like the Stop button
         signal.signal(signal.SIGTERM, lambda *_: stop.update(asked=True))
     config, state = run.config, run.state
-    batches = epoch_batches(run.train_set.lengths, state.epoch, config.batch_size * run.accelerator.num_processes,
-                            config.seed, config.length_grouping)
+    batches = run.plan(state.epoch)
     while state.step < state.max_steps:
         batches = _optimizer_step(run, batches)
         _log_train(run)

@@ -60,3 +60,42 @@ def length_batches(lengths: Sequence[int], batch_size: int, *, longest_first: bo
     little; callers put results back in the original order. `longest_first`: the biggest batch runs first."""
     order = sorted(range(len(lengths)), key=(lambda i: -lengths[i]) if longest_first else (lambda i: lengths[i]))
     return chunks(order, batch_size)
+
+
+def pack(order: Sequence[int], lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Rows taken in `order` into packs whose lengths sum to at most `capacity` (a row longer than that gets
+    a pack of its own); a pack closes when the next row does not fit, so the order within the data is kept."""
+    packs: list[list[int]] = []
+    used = capacity + 1  # no open pack yet
+    for i in order:
+        if used + lengths[i] > capacity:
+            packs.append([])
+            used = 0
+        packs[-1].append(i)
+        used += lengths[i]
+    return packs
+
+
+def packed_rows(packs: Sequence[Sequence[tuple[Sequence[int], Sequence[int]]]], pad_id: int,
+                ignore_index: int) -> dict[str, torch.Tensor]:
+    """Packs of (input_ids, labels) rows -> input_ids, labels and position_ids, each (B, T), T the longest pack.
+
+    No attention mask: with position ids that restart at 0 for every row, transformers builds a causal mask that
+    keeps each row to itself (`masking_utils.find_packed_sequence_indices`). Each row's first label is ignored,
+    so the token before it (the previous row's last) predicts nothing, exactly as when the rows are unpacked.
+    The padding after a pack is one more sequence of its own, with ignored labels.
+    """
+    width = max(sum(len(ids) for ids, _ in p) for p in packs)
+    input_ids = torch.full((len(packs), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(packs), width), ignore_index, dtype=torch.long)
+    positions = torch.zeros((len(packs), width), dtype=torch.long)
+    for b, rows in enumerate(packs):
+        start = 0
+        for ids, row_labels in rows:
+            end = start + len(ids)
+            input_ids[b, start:end] = torch.tensor(ids, dtype=torch.long)
+            labels[b, start + 1:end] = torch.tensor(row_labels[1:], dtype=torch.long)
+            positions[b, start:end] = torch.arange(len(ids))
+            start = end
+        positions[b, start:] = torch.arange(width - start)
+    return {"input_ids": input_ids, "labels": labels, "position_ids": positions}
