@@ -3,6 +3,8 @@ alive only while its recorded process is, every child writes to the app's one wo
 twice after a resume. Each test failed before its fix."""
 
 import os
+import signal
+import subprocess
 import threading
 import time
 
@@ -50,6 +52,36 @@ def test_a_running_row_whose_pid_is_now_another_process_becomes_failed(workspace
     assert by_id["real"]["status"] == "running"  # this process really is the recorded one
     with pytest.raises(jobs.JobError, match="not running"):
         jobs.stop("stale")  # Stop on a job that is not really running says so; it never hangs
+
+
+def test_a_live_process_that_stopped_beating_is_killed_and_its_job_fails(workspace_home):
+    frozen = subprocess.Popen(["sleep", "300"])  # stands for a SIGSTOPped or hung training process
+    try:
+        _row("frozen", "running", pid=frozen.pid, pid_start=records.process_identity(frozen.pid),
+             started=time.time() - 3600, heartbeat=time.time() - records.HEARTBEAT_STALE_S - 5)
+        _row("beating", "running", pid=os.getpid(), pid_start=records.process_identity(os.getpid()),
+             started=time.time() - 3600, heartbeat=time.time() - 1)
+        by_id = {r["id"]: r for r in jobs.refresh(start_next=False)}
+        assert by_id["frozen"]["status"] == "failed" and "no heartbeat" in by_id["frozen"]["message"]
+        assert frozen.wait(timeout=10) == -signal.SIGKILL  # it cannot wake up later and write into a resumed run
+        assert by_id["beating"]["status"] == "running"
+    finally:
+        frozen.kill()
+
+
+def test_the_heartbeat_thread_stamps_the_row_and_ends_when_the_row_is_gone(workspace_home):
+    from workbench.finetune import train
+
+    _row("beat", "running")
+    thread = train.start_heartbeat("beat", every_s=0.05)
+    deadline = time.time() + 10
+    while records.get_job("beat")["heartbeat"] is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert time.time() - records.get_job("beat")["heartbeat"] < 5
+    with records.Store().connect() as conn:
+        conn.execute("DELETE FROM jobs WHERE id = 'beat'")
+    thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def test_a_claimed_job_is_alive_while_its_launcher_starts_then_not(workspace_home):

@@ -3,9 +3,11 @@ page reloads and app restarts; the app sees it only through its store row and it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,10 +25,12 @@ from workbench.finetune.records import (
     RunPaths,
     claim_next_queued,
     get_job,
+    heartbeat_stale,
     insert_job,
     job_alive,
     list_job_rows,
     process_identity,
+    process_matches,
     read_metrics,
     runs_dir,
     update_job,
@@ -164,7 +168,7 @@ def refresh(start_next: bool = True) -> list[dict]:
     for row in rows:
         if row["status"] == "running" and not job_alive(row):
             last = checkpoints.latest_checkpoint(run_paths(row["id"]).checkpoints)
-            reason = ("the training process ended without finishing (killed or crashed); "
+            reason = (_end_frozen(row) or "the training process ended without finishing (killed or crashed); "
                       + (f"resume continues from the checkpoint at {last.name}" if last
                          else "no checkpoint was written yet, resume restarts it"))
             update_job(row["id"], status="failed", message=reason, pid=None, finished=time.time())
@@ -173,6 +177,17 @@ def refresh(start_next: bool = True) -> list[dict]:
     if ended and start_next and _claim_and_start() is not None:
         rows = list_job_rows()
     return rows
+
+
+def _end_frozen(row: dict) -> str | None:
+    """Kill a job's process that is still there but has stopped beating (it would wake up later and write into a
+    run that was resumed meanwhile); the reason, or None when the process is simply gone."""
+    if row.get("pid") is None or not (process_matches(row) and heartbeat_stale(row)):
+        return None
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(int(row["pid"]), signal.SIGKILL)
+    return (f"the training process sent no heartbeat for {time.time() - row['heartbeat']:.0f} s (frozen), so it "
+            "was killed; resume continues from the last checkpoint")
 
 
 def list_jobs() -> list[dict]:

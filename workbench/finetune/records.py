@@ -12,6 +12,8 @@ from workbench.errors import WorkbenchError
 from workbench.store import Store
 
 STARTING_GRACE_S = 120  # a claimed job may have no process yet for this long (the launcher is starting)
+HEARTBEAT_S = 10  # the training process writes its heartbeat this often
+HEARTBEAT_STALE_S = 120  # a process silent this long is frozen: it no longer runs its job
 
 
 class JobRowMissing(WorkbenchError):
@@ -120,12 +122,22 @@ def process_identity(pid: int) -> str | None:
 
 
 def job_alive(row: dict) -> bool:
-    """A running row is alive only if its process is the one recorded (pid and start time agree), or it was
-    claimed moments ago and its launcher is still starting."""
+    """A running row is alive only if its process is the one recorded (pid and start time agree) and its heartbeat
+    is recent, or it was claimed moments ago and its launcher is still starting."""
     if row.get("pid") is None:
         return time.time() - (row.get("started") or 0) < STARTING_GRACE_S
+    return process_matches(row) and not heartbeat_stale(row)
+
+
+def process_matches(row: dict) -> bool:
+    """The row's pid is still the process that was recorded (not a reused pid)."""
     identity = process_identity(int(row["pid"]))
     return identity is not None and identity == row.get("pid_start")
+
+
+def heartbeat_stale(row: dict) -> bool:
+    beat = row.get("heartbeat")
+    return beat is not None and time.time() - beat > HEARTBEAT_STALE_S
 
 
 def get_job(job_id: str) -> dict | None:

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import torch
 
+from workbench.errors import WorkbenchError
 from workbench.finetune import checkpoints, data
 from workbench.finetune.checkpoints import TrainState
 from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
-from workbench.finetune.records import RunPaths, append_metrics, process_identity, update_job
+from workbench.finetune.records import HEARTBEAT_S, RunPaths, append_metrics, process_identity, update_job
 from workbench.models import ModelSpec, adapters, batching, locate
 from workbench.models.loading import check_weights_format, hub_rules, weight_rules
 
@@ -446,6 +447,24 @@ def _write_adapter(peft_model, tokenizer, config: LoraRunConfig, paths: RunPaths
     return paths.adapter
 
 
+def start_heartbeat(job_id: str, every_s: float = HEARTBEAT_S) -> threading.Thread:
+    """A daemon thread that stamps the job row every `every_s` seconds while this process lives, from model loading
+    on (a step may take minutes, so the steps cannot be the heartbeat). It ends when the row is gone."""
+    def beat() -> None:
+        while True:
+            try:
+                update_job(job_id, heartbeat=time.time())
+            except WorkbenchError:  # the row was deleted: nobody is listening
+                return
+            except Exception as err:  # noqa: BLE001 - a busy store must not end the training; try again next beat
+                print(f"heartbeat not written: {err}", file=sys.stderr, flush=True)
+            time.sleep(every_s)
+
+    thread = threading.Thread(target=beat, name="workbench-heartbeat", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point for job processes and `accelerate launch`: records the outcome in the job row."""
     argv = sys.argv[1:] if argv is None else argv
@@ -455,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(argv[0]).resolve()
     job_id = os.environ.get("WORKBENCH_JOB_ID") or None
     rank0 = os.environ.get("RANK", "0") == "0"
+    if rank0 and job_id:
+        start_heartbeat(job_id)
     try:
         result = train(run_dir, job_id=job_id)
     except BaseException as err:  # noqa: BLE001 - the job row must say why the process ended
