@@ -68,7 +68,8 @@ def test_snippets_call_only_functions_the_api_exports():
 
 def test_values_are_written_so_they_read_back_the_same():
     code = every_snippet()["generate"].code
-    [call] = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "generate"]
+    [call] = [n for n in ast.walk(ast.parse(code))
+              if isinstance(n, ast.Call) and getattr(n.func, "attr", None) == "generate"]
     assert ast.literal_eval(call.args[1]) == AWKWARD
     assert {k.arg: ast.literal_eval(k.value) for k in call.keywords} == {
         "max_new_tokens": 8, "temperature": 0.7, "top_k": 5, "chat": True, "system": AWKWARD, "seed": 3,

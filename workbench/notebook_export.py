@@ -50,13 +50,15 @@ def _notes(snippet: snippets.Snippet) -> list:
 
 def _comparison(stored, now: str, what: str) -> str:
     """A cell that prints whether `now` (an expression) equals the stored value (floats to 1e-6)."""
-    return (f"stored = {snippets.source(stored)}\n"
+    return ("import math\n\n\n"
             "def same(a, b):\n"
+            '    """Equal; floats to a relative 1e-6, dicts key by key."""\n'
             "    if isinstance(a, dict) and isinstance(b, dict):\n"
             "        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)\n"
             "    if isinstance(a, float) or isinstance(b, float):\n"
             "        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)\n"
-            "    return a == b\n"
+            "    return a == b\n\n\n"
+            f"stored = {snippets.source(stored)}  # as recorded\n"
             f"print('same {what} as the stored record:', same({now}, stored))")
 
 
@@ -70,9 +72,9 @@ def prompt_run_notebook(run: Run) -> bytes:
     notes = (f"Run {run.id} used {run.approximate}; the notebook runs the exact model, so its text may differ.",) \
         if run.approximate else ()
     if run.kind == "generate":
-        snippet = snippets.generate_code(model, spec["prompt"], spec["params"], chat=spec["chat"],
-                                         system=spec["system"], seed=spec["seed"], adapter=spec.get("adapter"),
-                                         notes=notes)
+        snippet = snippets.generate_code(model, spec.get("prompt", run.prompt), spec.get("params", {}),
+                                         chat=spec.get("chat", False), system=spec.get("system"),
+                                         seed=spec.get("seed", run.seed), adapter=spec.get("adapter"), notes=notes)
         stored, now, what = run.outputs[0]["text"], "g.core.text", "text"
         title = f"# Prompt lab run {run.id}: a generation by {run.model}"
     else:
@@ -82,7 +84,7 @@ def prompt_run_notebook(run: Run) -> bytes:
     title += (f" ({when(run.created)})\n\nRecorded prompt: `{run.prompt[:200]!r}`. The cells below re-create it "
               "with the notebook API and compare the result with the stored one.")
     return notebook(title, [*_notes(snippet), snippet.setup, snippet.body,
-                            "import math\n\n" + _comparison(stored, now, what)])
+                            _comparison(stored, now, what)])
 
 
 def evaluation_run_notebook(record: dict) -> bytes:
@@ -100,7 +102,7 @@ def evaluation_run_notebook(record: dict) -> bytes:
              f"; metrics: {', '.join(record['metrics'])}. Set `{record['dataset_path']}`, sha256 "
              f"`{record['dataset_sha256'][:12]}`.")
     return notebook(title, [*_notes(snippet), snippet.setup, snippet.body,
-                            "import math\n\n" + _comparison(stored, now, "scores")])
+                            _comparison(stored, now, "scores")])
 
 
 def _comparable(summary: dict) -> dict:
@@ -128,7 +130,7 @@ def bias_run_notebook(result: ProbeResult, created: float | None = None) -> byte
     title = (f"# Bias run: {result.probe} on {name} with {result.adapter or 'the base model'}"
              + (f" ({when(created)})" if created else "") + f"\n\nData `{result.data_path}` (sha256 "
              f"`{result.data_hash[:12]}`), settings {result.settings}.")
-    return notebook(title, [snippet.setup, snippet.body, "import math\n\n" + _comparison(stored, now, "summary")])
+    return notebook(title, [snippet.setup, snippet.body, _comparison(stored, now, "summary")])
 
 
 def finetune_job_notebook(row: dict, log: list[dict]) -> bytes:
@@ -144,4 +146,4 @@ def finetune_job_notebook(row: dict, log: list[dict]) -> bytes:
     title = (f"# Fine-tune job {row['id']}: adapter {row['adapter']} on {row['base_model']}\n\n"
              f"Data `{row['data_path']}`, {row['status']} at step {row['step']} of {row['max_steps']}. The notebook "
              f"trains again under the name `{config['adapter_name']}` (adapter names are unique).")
-    return notebook(title, [snippet.setup, body, "import math\n\n" + _comparison(stored, now, "result")])
+    return notebook(title, [snippet.setup, body, _comparison(stored, now, "result")])
