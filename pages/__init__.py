@@ -10,9 +10,10 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
@@ -23,6 +24,9 @@ from workbench.models import LoadedModel, ModelSpec, adapters
 from workbench.models.adapters import AdapterInfo
 from workbench.models.endpoint import EndpointSpec
 from workbench.store import Store
+
+if TYPE_CHECKING:
+    from workbench.snippets import Snippet
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: app.py and pages/
 OTHER = "Other: Hugging Face id or folder…"
@@ -348,6 +352,29 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+def copy_as_code(snippet: Snippet) -> None:
+    """"Copy as code": the snippet that reproduces this view with `import workbench as wb` (the block has a copy
+    button), built by `workbench.snippets` from the page's current inputs."""
+    with st.expander("Copy as code", icon=":material/code:"):
+        st.code(snippet.code, language="python")
+
+
+def notebook_download(make: Callable[[], bytes] | None, file_name: str, key: str, *, where=st,
+                      unavailable: str = "Pick one record to export it as a notebook.") -> None:
+    """"Export .ipynb": a stored record as a notebook that re-creates it (`workbench.notebook_export`); disabled,
+    saying why, when nothing single is picked (`make` None) or the record cannot be re-run through the API."""
+    data, why = b"", unavailable
+    if make is not None:
+        try:
+            data, why = make(), None
+        except WorkbenchError as err:
+            why = str(err)
+    where.download_button("Export .ipynb", data, file_name, "application/x-ipynb+json", key=key,
+                          disabled=why is not None, icon=":material/download:",
+                          help=why or "A runnable notebook (outputs empty) that re-creates this record with "
+                                      "`import workbench as wb` and prints the result beside the stored one.")
 
 
 def ask_delete(key: str, target) -> None:

@@ -9,6 +9,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 import pages as ui
+from workbench import snippets
 from workbench.attention import bertviz as bertviz_view
 from workbench.attention import capture as core
 from workbench.attention import figures as plots
@@ -262,3 +263,9 @@ try:
             components.html(html, height=420 + (180 * len(picked) if kind == "model" else 0), scrolling=True)
 except WorkbenchError as err:
     ui.show_error(err)
+ui.copy_as_code(snippets.attention_code(
+    loaded.spec, text, view=view, layer=layer, head=head, max_tokens=int(max_tokens), chat=chat,
+    token=st.session_state.get("attn_token", 0), query=st.session_state.get("attn_query", n - 1),
+    picked=st.session_state.get("attn_bv_layers"), new_tokens=st.session_state.get("attn_gen_n", 24),
+    notes=snippets.page_only(value_weighted=value_weighted, hide_first_token=hide_first,
+                             token_range_zoom=(start, end) != (0, n), query_rows=bool(rows_text))))

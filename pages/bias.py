@@ -1,10 +1,12 @@
 """Bias dashboards: one tab per registered probe (workbench.bias.probes.PROBES), and before/after."""
 
+from dataclasses import asdict
+
 import pandas as pd
 import streamlit as st
 
 import pages as ui
-from workbench import bias, workspace
+from workbench import bias, notebook_export, snippets, workspace
 from workbench.bias import figures as plots
 from workbench.errors import WorkbenchError
 from workbench.models import adapters
@@ -81,6 +83,14 @@ def both_runs(probe: str, settings: bias.ProbeSettings, data_path):
 def provenance(result) -> None:
     st.caption(f"{'Cached' if result.cached else 'Computed'} in {result.seconds:.1f} s · model {result.model} · "
                f"adapter {result.adapter or 'none'} · data sha256 {result.data_hash[:12]} · {result.settings}")
+    ui.notebook_download(lambda: notebook_export.bias_run_notebook(result),
+                         f"bias-{result.probe}-{result.adapter or 'base'}.ipynb", f"bias_ipynb_{result.probe}")
+
+
+def copy_as_code(probe: str, settings: bias.ProbeSettings, data_path) -> None:
+    """The probe with this tab's settings as `wb.bias(...)` (with the adapter: before and after)."""
+    ui.copy_as_code(snippets.bias_code(loaded.spec, probe, asdict(settings), adapter=adapter.name if adapter else None,
+                                       data_path=data_path))
 
 
 def probe_settings(probe) -> bias.ProbeSettings:
@@ -119,6 +129,7 @@ tabs = st.tabs([p.title for p in bias.PROBES.values()] + ["Before / after"])
 for tab, probe in zip(tabs, bias.PROBES.values()):
     with tab:
         inputs[probe.name] = (probe_settings(probe), data_file(probe.name))
+        copy_as_code(probe.name, *inputs[probe.name])
         result = probe_result(probe.name, *inputs[probe.name], adapter)
         if result is not None:
             draw_result(probe, result)
@@ -128,6 +139,7 @@ with tabs[-1]:
         st.info("Pick an adapter above to compare it with the base model on the same probe and sample.")
     else:
         name = st.radio("Probe", list(bias.PROBES), horizontal=True, persist_state="session", key="bias_compare_probe")
+        copy_as_code(name, *inputs[name])
         base, tuned = both_runs(name, *inputs[name])
         if base is not None and tuned is not None:
             changes = bias.before_after(base, tuned)

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import pages as ui
+from workbench import snippets
 from workbench.compare import diff as compare
 from workbench.compare import figures as plots
 from workbench.errors import WorkbenchError
@@ -53,6 +54,17 @@ except WorkbenchError as err:
     ui.show_error(err)
     st.stop()
 
+
+def copy_as_code(attention: dict | None = None) -> None:
+    """Both greedy outputs and the shift as `wb.compare(...)`; with `attention`, the attention diff too."""
+    ui.copy_as_code(snippets.compare_code(
+        loaded.spec, adapter_name if adapter_name in registered else folder.strip(), prompt, chat=chat,
+        max_new_tokens=int(max_new), seed=int(seed), attention=attention,
+        notes=snippets.page_only(sampled_outputs=True, scoring_the_base_output=st.session_state.get("cmp_source")
+                                 == adapters.BASE_CHOICE)))
+
+
+copy_as_code()
 sbs = st.session_state.get("cmp_sbs")
 if sbs is None:
     st.info("Generate to see both outputs, the log-prob shift and the attention diff.")
@@ -91,6 +103,7 @@ text = cols[0].text_area("Text to read with both models", sbs.tuned_greedy.promp
 measure = cols[1].radio("Measure", list(compare.MEASURES), format_func=compare.MEASURES.get, persist_state="session",
                         key="cmp_measure")
 max_tokens = cols[2].number_input("Max tokens", 8, 512, 128, persist_state="session", key="cmp_attn_max")
+copy_as_code({"text": text, "measure": measure, "max_tokens": int(max_tokens)})
 if st.button("Compute attention diff", key="cmp_attn_run"):
     bar = st.progress(0.0, text="Capturing attention")
     try:

@@ -5,6 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 import pages as ui
+from workbench import notebook_export, snippets
 from workbench.errors import WorkbenchError
 from workbench.evaluate import figures as plots
 from workbench.evaluate import history as eval_history
@@ -29,6 +30,7 @@ with left:
                                help_text="The base model and any adapters registered for it.")
 folders = left.text_input("More adapter folders (comma-separated)", persist_state="session", key="ev_folders",
                           placeholder="/path/to/adapter")
+extra_folders = [f.strip() for f in folders.split(",") if f.strip()]
 sets = {p.name: p for p in bundled_sets()}
 set_choice = right.selectbox("Evaluation set", list(sets) + [UPLOAD], persist_state="session",
                              key=ui.fit_kept("ev_set", options=list(sets) + [UPLOAD]),
@@ -63,8 +65,7 @@ if endpoint is not None:
 
 
 def chosen_models() -> list:
-    extra = [f.strip() for f in folders.split(",") if f.strip()]
-    return list(chosen) + [adapters.read_adapter(f) for f in extra] + ([endpoint] if endpoint else [])
+    return list(chosen) + [adapters.read_adapter(f) for f in extra_folders] + ([endpoint] if endpoint else [])
 
 
 def load_set():
@@ -75,6 +76,13 @@ def load_set():
         st.stop()
     return parse_eval_set(upload.getvalue().decode("utf-8", errors="replace"), upload.name)
 
+
+ui.copy_as_code(snippets.evaluate_code(
+    loaded.spec, upload.name if upload is not None else sets.get(set_choice, "your_set.jsonl"), metrics,
+    [a.name if a else None for a in chosen] + extra_folders, limit=int(limit),
+    options={"batch_size": int(batch_size), "chat": chat, "add_bos": add_bos, "max_new_tokens": int(max_new),
+             "window": int(window), "stride": int(stride), "resamples": int(resamples)},
+    notes=snippets.page_only(uploaded_file=set_choice == UPLOAD, endpoint=endpoint is not None)))
 
 if st.button("Run evaluation", type="primary", key="ev_run"):
     try:
@@ -143,8 +151,11 @@ else:
     picked = st.multiselect("Runs to export (none: all)", runs["run_id"].tolist(), persist_state="session",
                             key="ev_export_runs")
     history = eval_history.run_scores(picked or None)
-    cols = st.columns(2)
+    cols = st.columns(3)
     cols[0].download_button("Export CSV", eval_history.export_scores(history, "csv"), "evaluations.csv",
                             "text/csv", key="ev_csv")
     cols[1].download_button("Export JSON", eval_history.export_scores(history, "json"), "evaluations.json",
                             "application/json", key="ev_json")
+    ui.notebook_download((lambda: notebook_export.evaluation_run_notebook(eval_history.get_run(picked[0])))
+                         if len(picked) == 1 else None, f"evaluation-run-{picked[0] if picked else ''}.ipynb",
+                         "ev_ipynb", where=cols[2])

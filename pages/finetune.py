@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import pages as ui
-from workbench import trash, workspace
+from workbench import notebook_export, snippets, trash, workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import data, jobs
 from workbench.finetune import figures as plots
@@ -135,17 +135,17 @@ def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
                                 max(1, gpus), persist_state="session", key="ft_procs", disabled=gpus < 2,
                                 help="More than one GPU: the job runs under `accelerate launch`, one process each.")
         submitted = st.form_submit_button("Start fine-tune", type="primary")
+    settings = dict(
+        model=loaded.spec.name, data=str(path), adapter_name=name.strip(), task=task, rank=int(rank),
+        alpha=int(alpha), dropout=float(dropout), target_modules=targets, learning_rate=float(lr),
+        schedule=schedule, warmup_steps=int(warmup), max_steps=int(steps), epochs=float(epochs),
+        batch_size=int(batch), grad_accumulation=int(accum), max_length=max_length,
+        response_only=bool(response_only), validation_fraction=val_fraction, eval_every=int(eval_every),
+        save_every=int(save_every), early_stopping_patience=int(patience), quantize_4bit=bool(qlora),
+        packing=bool(packing), device=loaded.spec.device, num_processes=int(procs))
+    ui.copy_as_code(snippets.finetune_code(settings))
     if submitted:
-        config = LoraRunConfig(
-            model=loaded.spec.name, data=str(path), adapter_name=name.strip(), task=task, rank=int(rank),
-            alpha=int(alpha), dropout=float(dropout), target_modules=targets, learning_rate=float(lr),
-            schedule=schedule, warmup_steps=int(warmup), max_steps=int(steps), epochs=float(epochs),
-            batch_size=int(batch), grad_accumulation=int(accum), max_length=max_length,
-            response_only=bool(response_only), validation_fraction=val_fraction, eval_every=int(eval_every),
-            save_every=int(save_every), early_stopping_patience=int(patience), quantize_4bit=bool(qlora),
-            packing=bool(packing),
-            device=loaded.spec.device, num_processes=int(procs))
-        st.session_state["ft_job"] = jobs.submit(config)
+        st.session_state["ft_job"] = jobs.submit(LoraRunConfig(**settings))
         st.success(f"Job {st.session_state['ft_job']} started: watch it in the Jobs tab.")
 
 
@@ -214,8 +214,15 @@ def job_view() -> None:
             st.rerun(scope="fragment")
     if row["status"] not in ("running", "queued") and st.button("Delete job", key="ft_job_delete"):
         ui.ask_delete("ft_job", (job_id, row["adapter"]))
+    job_files(row, metrics)
+
+
+def job_files(row: dict, metrics: list[dict]) -> None:
+    """The job as a notebook that trains it again, and its log."""
+    ui.notebook_download(lambda: notebook_export.finetune_job_notebook(row, metrics), f"finetune-{row['id']}.ipynb",
+                         "ft_job_ipynb")
     with st.expander("Log"):
-        st.code(jobs.log_tail(job_id) or "(empty)", language=None)
+        st.code(jobs.log_tail(row["id"]) or "(empty)", language=None)
 
 
 def registry_stamp() -> tuple[str, ...]:

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import pages as ui
+from workbench import notebook_export, snippets
 from workbench.errors import WorkbenchError
 from workbench.models import adapters
 from workbench.prompt_lab import figures as plots
@@ -87,6 +88,9 @@ try:
                        f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
                        f"adapter {g.adapter or adapters.BASE_CHOICE}"
                        + (f" · **{g.approximate}**" if g.approximate else ""))
+        ui.copy_as_code(snippets.generate_code(loaded.spec, prompt, params, chat=chat, system=system, seed=seed,
+                                               adapter=adapter,
+                                               notes=snippets.page_only(fast_mode=fast, endpoint=remote)))
 
     with tabs[1]:
         if (last := last_generation()) is not None:
@@ -146,16 +150,18 @@ try:
         batch = int(cols[3].number_input("Batch size", 1, 32, 8, persist_state="session", key="pl_batch"))
         with_endpoint = st.checkbox("Add the endpoint as a column", persist_state="session", key="pl_grid_ep",
                                     disabled=endpoint is None)
+        grid_inputs = {
+            "template": template, "rows": [{n: str(r[n]) for n in names} for r in rows.to_dict("records")],
+            "param_sets": [{k: (int(v) if k in ("max_new_tokens", "top_k") else v) for k, v in s.items()
+                            if pd.notna(v)} for s in sets.to_dict("records")],
+            "adapters": [a.name if a else None for a in grid_adapters],
+            "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
+            "batch_size": batch, "endpoints": [endpoint.to_dict()] if with_endpoint and endpoint else []}
+        ui.copy_as_code(snippets.grid_code(loaded.spec, grid_inputs))
         if st.button("Run grid", type="primary", key="pl_run_grid"):
             cancel = st.empty()
             cancel.button("Cancel", key="pl_cancel")  # any click re-runs the page, which stops the grid
-            spec = GridSpec.from_dict({
-                "template": template, "rows": [{n: str(r[n]) for n in names} for r in rows.to_dict("records")],
-                "param_sets": [{k: (int(v) if k in ("max_new_tokens", "top_k") else v) for k, v in s.items()
-                                if pd.notna(v)} for s in sets.to_dict("records")],
-                "adapters": [a.name if a else None for a in grid_adapters],
-                "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
-                "batch_size": batch, "endpoints": [endpoint.to_dict()] if with_endpoint and endpoint else []})
+            spec = GridSpec.from_dict(grid_inputs)
             bar = st.progress(0.0, text="Starting")
             result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))
             bar.empty()
@@ -195,7 +201,7 @@ try:
         ids = [r.id for r in runs]
         st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
         picked = cols[2].multiselect("Runs", ids, persist_state="session", key="pl_h_pick", max_selections=2)
-        cols = st.columns(5)
+        cols = st.columns(6)
         if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
             new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
             st.success(f"Stored as run {new_id}.")
@@ -208,5 +214,8 @@ try:
         cols[3].download_button("Export CSV", experiments.export_runs(runs, "csv"), "prompt-lab.csv", "text/csv")
         cols[4].download_button("Export JSON", experiments.export_runs(runs, "json"), "prompt-lab.json",
                                 "application/json")
+        ui.notebook_download((lambda: notebook_export.prompt_run_notebook(experiments.get_run(picked[0])))
+                             if len(picked) == 1 else None, f"prompt-lab-run-{picked[0] if picked else ''}.ipynb",
+                             "pl_h_ipynb", where=cols[5])
 except WorkbenchError as err:
     ui.show_error(err)

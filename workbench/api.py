@@ -5,6 +5,7 @@ in this module, so a renamed entry point is fixed here once."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -203,13 +204,16 @@ def _table_figure(frame: pd.DataFrame):
 
 
 def evaluate(m: models.LoadedModel, data: str | Path | evaluate_sets.EvalSet, metrics: list[str],
-             adapters: list | tuple = (None,), **options) -> results.EvaluationResult:
-    """Score the base (None) and adapters on an eval set (JSONL/TXT path), with bootstrap 95% intervals.
+             adapters: list | tuple = (None,), *, limit: int = 0, **options) -> results.EvaluationResult:
+    """Score the base (None) and adapters on an eval set (JSONL/TXT path; `limit`: its first N examples), with
+    bootstrap 95% intervals.
 
     >>> e = wb.evaluate(m, "data/eval_facts.jsonl", ["exact_match", "chrf"], adapters=[None, "demo"])
     >>> e.to_pandas()       # model, key, value, low, high
     """
     dataset = data if isinstance(data, evaluate_sets.EvalSet) else evaluate_sets.read_eval_set(data)
+    if limit:
+        dataset = dataclasses.replace(dataset, examples=dataset.examples[:int(limit)])
     with _bar(f"evaluate {dataset.name}") as progress:
         report = evaluate_run.evaluate_models(m, [generation.resolve_adapter(a) for a in adapters], dataset,
                                               list(metrics), evaluate_run.EvalOptions(**options), progress)
@@ -224,9 +228,9 @@ def evaluate(m: models.LoadedModel, data: str | Path | evaluate_sets.EvalSet, me
 
 def compare(m: models.LoadedModel, adapter, text: str, *, view: str = "shift", chat: bool = False,
             max_new_tokens: int = 24, seed: int = 0, layers: list[int] | None = None,
-            measure: str = "js") -> results.CompareResult:
+            measure: str = "js", max_tokens: int = 192) -> results.CompareResult:
     """Base against an adapter: view "shift" scores the adapter's greedy output under both; "attention"
-    measures how far each head's map moved.
+    measures how far each head's map moved (over the first `max_tokens` tokens of `text`).
 
     >>> c = wb.compare(m, "demo", "Write a haiku about rain.", view="shift")
     >>> c.to_pandas()[["token", "shift"]]
@@ -240,7 +244,8 @@ def compare(m: models.LoadedModel, adapter, text: str, *, view: str = "shift", c
                                                              shift.logp_tuned, sbs.adapter)}
         return results.CompareResult({"side_by_side": sbs, "shift": shift}, summary, views, shift.table)
     if view == "attention":
-        diff = compare_diff.attention_diff(m, adapter, text, measure=measure, chat=chat, layers=layers)
+        diff = compare_diff.attention_diff(m, adapter, text, measure=measure, chat=chat, layers=layers,
+                                           max_tokens=max_tokens)
         name = compare_diff.MEASURES[diff.measure]
         views = {"attention": lambda: compare_figures.divergence_heatmap(diff.divergence, diff.layers, name,
                                                                          diff.adapter)}
@@ -266,23 +271,26 @@ def _headline(result) -> str:
 
 
 def bias(m: models.LoadedModel, probe: str, *, adapter=None, limit: int | None = None, seed: int = 0,
-         domain: str = "gender", max_new_tokens: int = 20, use_cache: bool = True) -> results.BiasResult:
-    """Run a bias probe ("pronouns", "crows-pairs", "bold-sentiment"); with `adapter`, before and after.
+         domain: str = "gender", max_new_tokens: int = 20, data_path: str | Path | None = None,
+         use_cache: bool = True) -> results.BiasResult:
+    """Run a bias probe ("pronouns", "crows-pairs", "bold-sentiment") on its installed benchmark or `data_path`;
+    with `adapter`, before and after.
 
     >>> b = wb.bias(m, "crows-pairs", limit=40)
     >>> b.core["base"].summary; b.figure("share")
     """
     settings = bias_runs.ProbeSettings(limit=limit, seed=seed, domain=domain, max_new_tokens=max_new_tokens)
     with _bar(f"{probe}, base") as progress:
-        base = bias_runs.run_probe(m, probe, settings=settings, use_cache=use_cache, progress=progress)
+        base = bias_runs.run_probe(m, probe, data_path=data_path, settings=settings, use_cache=use_cache,
+                                   progress=progress)
     views = _probe_views(base)
     core = {"base": base}
     summary = f"{probe} on {base.model}: {_headline(base)}"
     table = lambda: next(iter(base.tables.values()))
     if adapter is not None:
         with _bar(f"{probe}, adapter") as progress:
-            tuned = bias_runs.run_probe(m, probe, adapter=generation.resolve_adapter(adapter), settings=settings,
-                                        use_cache=use_cache, progress=progress)
+            tuned = bias_runs.run_probe(m, probe, adapter=generation.resolve_adapter(adapter), data_path=data_path,
+                                        settings=settings, use_cache=use_cache, progress=progress)
         changes = bias_runs.before_after(base, tuned)
         metric = changes["metric"]["metric"].iloc[0]
         views = {"before_after": lambda: bias_figures.before_after_groups(changes["groups"], metric), **views}

@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from workbench.errors import InvalidSetting
 from workbench.evaluate.run import EvaluationReport
 from workbench.exports import to_safe_csv
 from workbench.store import Store
@@ -65,6 +66,24 @@ def run_scores(run_ids: list[int] | None = None, store: Store | None = None) -> 
     table = pd.DataFrame([dict(r) for r in rows], columns=SCORE_COLUMNS)
     table["created"] = pd.to_datetime(table["created"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
     return table
+
+
+def get_run(run_id: int, store: Store | None = None) -> dict:
+    """One past run as recorded: set, metrics, options, and each model (label, adapter folder, endpoint) with its
+    scores; what a notebook needs to run it again."""
+    with (store or Store()).connect() as conn:
+        row = conn.execute("SELECT * FROM evaluation_runs WHERE id = ?", (int(run_id),)).fetchone()
+        scores = conn.execute("SELECT model, adapter, endpoint, key, value FROM evaluation_scores WHERE run_id = ? "
+                              "ORDER BY rowid", (int(run_id),)).fetchall()
+    if row is None:
+        raise InvalidSetting(f"there is no evaluation run {run_id} in this workspace", field="run")
+    models: dict[str, dict] = {}
+    for s in scores:
+        entry = models.setdefault(s["model"], {"label": s["model"], "adapter": s["adapter"], "scores": {},
+                                               "endpoint": json.loads(s["endpoint"]) if s["endpoint"] else None})
+        entry["scores"][s["key"]] = s["value"]
+    return {**dict(row), "metrics": json.loads(row["metrics"]), "options": json.loads(row["options"]),
+            "models": list(models.values())}
 
 
 def run_examples(run_id: int, store: Store | None = None) -> dict[str, pd.DataFrame]:
