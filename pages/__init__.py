@@ -354,6 +354,17 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def open_page(file: str, label: str, preset: dict, *, key: str, where=st, help_text: str | None = None) -> None:
+    """A button that opens another page (a file under pages/) with some of its inputs set: the flows between
+    pages (a finished fine-tune -> Evaluate, a Compare head -> Attention). `preset` maps the target page's widget
+    keys to values; they are kept the way the page keeps its own inputs (see `remembered`)."""
+    if where.button(label, key=key, icon=":material/arrow_forward:", help=help_text):
+        for name, value in preset.items():
+            st.session_state[name] = value
+            st.session_state[f"keep_{name}"] = value
+        st.switch_page(str(ROOT / "pages" / file))
+
+
 def copy_as_code(snippet: Snippet) -> None:
     """"Copy as code": the snippet that reproduces this view with `import workbench as wb` (the block has a copy
     button), built by `workbench.snippets` from the page's current inputs."""

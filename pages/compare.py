@@ -109,7 +109,7 @@ if st.button("Compute attention diff", key="cmp_attn_run"):
     try:
         diff = compare.attention_diff(loaded, adapter, text, measure=measure, max_tokens=int(max_tokens),
                                       progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
-        st.session_state["cmp_diff"] = diff
+        st.session_state["cmp_diff"], st.session_state["cmp_diff_text"] = diff, text
         st.session_state.pop("cmp_layer", None)  # a new diff opens its most changed head
     except WorkbenchError as err:
         ui.show_error(err)
@@ -146,3 +146,7 @@ if diff is not None:
     base_map, tuned_map = diff.head_maps(layer, head)
     st.plotly_chart(plots.head_maps(base_map, tuned_map, diff.tokens, layer, head, diff.adapter),
                     width="stretch", key="cmp_maps")
+    ui.open_page("attention.py", f"Open layer {layer}, head {head} in Attention",
+                 {"attn_text": st.session_state.get("cmp_diff_text", text), "attn_chat": False,
+                  "attn_layer": int(layer), "attn_head": int(head), "attn_view": "One head"}, key="cmp_to_attn",
+                 help_text="The base model's map of this head on this text, with every Attention view")

@@ -197,6 +197,12 @@ def job_view() -> None:
         st.info(row["message"])
     if metrics:
         st.plotly_chart(plots.training_curves(metrics, f"{row['adapter']} ({job_id})"), key="ft_curve")
+    job_controls(job_id, row)
+    job_files(row, metrics)
+
+
+def job_controls(job_id: str, row: dict) -> None:
+    """Stop, Resume, Continue and Delete as the job's status allows; a finished job's next steps."""
     c = st.columns([1, 1, 2])
     if row["status"] in ("running", "queued"):
         if jobs.run_paths(job_id).stop_request.exists():
@@ -212,9 +218,21 @@ def job_view() -> None:
         if c[2].button("Continue for more steps", key="ft_continue"):
             jobs.continue_run(job_id, int(more))
             st.rerun(scope="fragment")
+    if row["status"] == "done" and row["adapter"] in {a.name for a in adapters.list_adapters()}:
+        next_steps(row["adapter"])
     if row["status"] not in ("running", "queued") and st.button("Delete job", key="ft_job_delete"):
         ui.ask_delete("ft_job", (job_id, row["adapter"]))
-    job_files(row, metrics)
+
+
+def next_steps(adapter: str) -> None:
+    """A finished job's adapter opened in the pages that judge it, preselected there."""
+    c = st.columns(3)
+    ui.open_page("evaluate.py", f"Evaluate {adapter}", {"ev_models": [adapters.BASE_CHOICE, adapter]},
+                 key="ft_to_eval", where=c[0], help_text="Base and this adapter on an evaluation set")
+    ui.open_page("compare.py", "Compare with the base", {"cmp_adapter": adapter}, key="ft_to_cmp", where=c[1],
+                 help_text="The same prompt through base and adapter, side by side; the attention diff")
+    ui.open_page("bias.py", "Bias before/after", {"bias_adapter": adapter}, key="ft_to_bias", where=c[2],
+                 help_text="The bias probes on this adapter, and the change from the base")
 
 
 def job_files(row: dict, metrics: list[dict]) -> None:
