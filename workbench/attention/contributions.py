@@ -333,7 +333,7 @@ def attention_edges(trace: ContributionTrace, layer: int, positions: list[int]) 
             total = (edges.sum((0, 2)) + rest).clamp_min(1e-12)               # (P,)
             for n, i in enumerate(chunk):
                 trace.cache["edges", layer, i] = (float(proximity(x[i], y[n]) / total[n]),
-                                                  (edges[:, n, :i + 1] / total[n]).numpy())
+                                                  (edges[:, n, :i + 1] / total[n]).cpu().numpy())
     return {i: trace.cache["edges", layer, i] for i in positions}
 
 
