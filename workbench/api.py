@@ -16,6 +16,7 @@ import pandas as pd
 
 from workbench import models, results
 from workbench.attention import capture as attention_capture
+from workbench.attention import contributions as attention_contributions
 from workbench.attention import figures as attention_figures
 from workbench.attention import row_math as attention_row_math
 from workbench.bias import figures as bias_figures
@@ -34,7 +35,8 @@ from workbench.prompt_lab import decoding, generation, token_views
 from workbench.prompt_lab import figures as prompt_figures
 from workbench.prompt_lab import grid as grid_spec
 
-__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "generate",
+__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "contributions",
+           "contribution_graph", "vocabulary_projection", "generate",
            "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 
@@ -134,6 +136,61 @@ def attention_row(m: models.LoadedModel, result: results.AttentionResult, layer:
     summary = f"layer {layer} head {head} (key/value head {row.kv_head}), query {query}, d_k={row.head_dim}"
     views = {"row": lambda: attention_figures.row_math_figure(row.scores, row.weights, row.visible, labels)}
     return results.Result(row, summary, views, lambda: table)
+
+
+def _contribution_result(trace: attention_contributions.ContributionTrace, token: int | None,
+                         threshold: float) -> results.ContributionResult:
+    graph = attention_contributions.contribution_graph(trace, token, threshold)
+    importance = attention_contributions.component_importance(trace, graph.token)
+    edges = graph.to_frame()
+    where = f"token {graph.token} {graph.tokens[graph.token]!r}"
+    summary = (f"{graph.model_name}{f' + {graph.adapter}' if graph.adapter else ''}: {len(graph.edges)} edges above "
+               f"{graph.threshold} into {where}, {trace.n_tokens} tokens, one pass in {trace.seconds:.1f} s")
+    views = {"graph": lambda: attention_figures.contribution_graph(graph.nodes_frame(), edges, graph.tokens,
+                                                                   graph.n_layers, title=f"Contributions to {where}"),
+             "importance": lambda: attention_figures.importance_heatmap(importance, f"Component importance at {where}")}
+    return results.ContributionResult({"graph": graph, "importance": importance, "trace": trace}, summary, views,
+                                      lambda: edges)
+
+
+def contributions(m: models.LoadedModel, text: str, *, token: int | None = None,
+                  threshold: float = attention_contributions.DEFAULT_THRESHOLD, adapter=None, chat: bool = False,
+                  max_tokens: int | None = None) -> results.ContributionResult:
+    """Contribution graph of one token (information-flow routes, Ferrando & Voita 2024) from one forward pass with
+    hooks on the model's own modules; `adapter` (name or folder) is active during it. Shows the graph.
+
+    >>> c = wb.contributions(m, "The capital of France is", token=-1, threshold=0.04)
+    >>> c.to_pandas()                     # one row per kept edge: layer, block, kind, head, source, target, ...
+    >>> c.figure("importance"); c.core["trace"].head_contributions(3)   # (H, T, D)
+    """
+    trace = attention_contributions.trace_contributions(m, text, adapter=generation.resolve_adapter(adapter),
+                                                        chat=chat, max_tokens=max_tokens)
+    return _contribution_result(trace, token, threshold)
+
+
+def contribution_graph(result: results.ContributionResult, *, token: int | None = None,
+                       threshold: float = attention_contributions.DEFAULT_THRESHOLD) -> results.ContributionResult:
+    """The graph of another token or threshold from the same pass (no forward pass).
+
+    >>> wb.contribution_graph(c, token=3, threshold=0.1)
+    """
+    return _contribution_result(result.core["trace"], token, threshold)
+
+
+def vocabulary_projection(m: models.LoadedModel, result: results.ContributionResult, layer: int, component: str, *,
+                          position: int | None = None, k: int = 10) -> results.Result:
+    """The tokens one component ("residual", "attention", "mlp", "head N") promotes and suppresses: its vector
+    through the final norm and the output embedding, at the graph's token unless `position` is given.
+
+    >>> wb.vocabulary_projection(m, c, layer=20, component="mlp").to_pandas()
+    """
+    trace = result.core["trace"]
+    position = result.core["graph"].token if position is None else position
+    vp = attention_contributions.vocabulary_projection(m, trace, layer, component, position, k)
+    title = f"layer {layer} {component} at {vp.position} {trace.tokens[vp.position]!r}"
+    views = {"vocabulary": lambda: attention_figures.vocabulary_bars(vp.promoted, vp.promoted_logits, vp.suppressed,
+                                                                     vp.suppressed_logits, title)}
+    return results.Result(vp, f"{title}: promotes {', '.join(vp.promoted[:5])}", views, vp.to_frame)
 
 
 def _sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: float,

@@ -138,6 +138,10 @@ class AttentionResult(Result):
     """wb.attention: captured maps of the asked layers; views "head", "mean", "statistics"."""
 
 
+class ContributionResult(Result):
+    """wb.contributions: the contribution graph of one token; views "graph", "importance"."""
+
+
 class GenerationResult(Result):
     """wb.generate: the new text with per-token probabilities; view "tokens"."""
 

@@ -62,6 +62,7 @@ def every_result(smollm2, random_adapter, tmp_path_factory):
     return {
         "attention": a,
         "attention_row": wb.attention_row(smollm2, a, 1, 0, 4),
+        "contributions": wb.contributions(smollm2, "The cat sat on the mat.", token=-1),
         "generate": g,
         "decoding_step": wb.decoding_step(smollm2, g, 1, temperature=0.7, top_k=5),
         "grid": wb.grid(smollm2, {"template": "Say {w}.", "rows": [{"w": "hi"}, {"w": "no"}], "chat": False,

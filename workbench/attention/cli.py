@@ -1,4 +1,5 @@
-"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--generate N] [--json]`."""
+"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--generate N] [--json]` and
+`workbench contributions MODEL TEXT --token N [--threshold X] [--adapter A] [--json]`."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def register(subparsers) -> None:
                    help="generate N tokens greedily from the text, then give each new token's attention row "
                         "(the picked layers and heads), top-5 alternatives and entropy")
     p.set_defaults(func=run_attention)
+    register_contributions(subparsers)
 
 
 def _check_out(path: Path | None) -> None:
@@ -105,4 +107,49 @@ def run_attention(args: argparse.Namespace) -> int:
                 top = cap.pattern[li, head].astype(np.float32).argmax(-1)  # (T,) key each query attends most
                 pairs = ", ".join(f"{cap.tokens[q]}->{cap.tokens[k]}" for q, k in enumerate(top))
                 print(f"layer {layer} head {head}: {pairs}")
+    return 0
+
+
+def register_contributions(subparsers) -> None:
+    from workbench.attention.contributions import DEFAULT_THRESHOLD
+
+    p = subparsers.add_parser("contributions", help="contribution graph of one token (information-flow routes)")
+    add_model_arguments(p)
+    p.add_argument("text", help="the text to look at")
+    p.add_argument("--token", type=int, default=None, metavar="N",
+                   help="token position the graph starts from (negative: from the end; default: the last)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                   help=f"keep edges above this share of a block's output (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--adapter", default=None, help="registered adapter name or folder, active during the pass")
+    p.add_argument("--chat", action="store_true", help="wrap the text in the model's chat template")
+    p.add_argument("--max-tokens", type=int, default=None, help="cut the text to this many tokens")
+    p.add_argument("--json", action="store_true", help="print nodes, edges and component importances as JSON")
+    p.set_defaults(func=run_contributions)
+
+
+def run_contributions(args: argparse.Namespace) -> int:
+    from workbench.attention.contributions import (
+        check_threshold,
+        component_importance,
+        contribution_graph,
+        trace_contributions,
+    )
+
+    check_threshold(args.threshold)
+    loaded = models.load(spec_from_args(args))
+    trace = trace_contributions(loaded, args.text, adapter=args.adapter, chat=args.chat, max_tokens=args.max_tokens)
+    graph = contribution_graph(trace, args.token, args.threshold)
+    edges = graph.to_frame()
+    if args.json:
+        print_json({"model": graph.model_name, "adapter": graph.adapter, "tokens": graph.tokens,
+                    "token": graph.token, "threshold": graph.threshold, "n_layers": graph.n_layers,
+                    "nodes": graph.nodes_frame(), "edges": edges.round(6),
+                    "importance": component_importance(trace, graph.token).round(6)})
+        return 0
+    print(f"{graph.model_name}: {len(graph.edges)} edges above {graph.threshold} into token {graph.token} "
+          f"{graph.tokens[graph.token]!r}")
+    for edge in edges.itertuples():
+        what = f"head {edge.head}" if edge.kind == "head" else edge.kind
+        print(f"layer {edge.layer} {edge.block} {what}: {edge.source} {edge.source_token} -> {edge.target} "
+              f"{edge.target_token}  {edge.importance:.3f}")
     return 0

@@ -185,3 +185,106 @@ def generation_step(alternatives: list[str], probs: np.ndarray, entropy: np.ndar
     fig.update_xaxes(title="step", row=1, col=2)
     fig.update_layout(height=320, showlegend=False, margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
+
+
+RESIDUAL_COLOUR = "#9e9e9e"   # residual edges of the contribution graph
+MLP_COLOUR = "#e45756"        # MLP edges and the MLP marks beside the stream
+
+
+def _edge_path(edge: pd.Series) -> tuple[list[float], list[float], float, float]:
+    """x, y of one graph edge (y = layer, + 0.5 after attention) and the point its hover marker sits on; an MLP
+    edge detours through the MLP mark to the right of the stream."""
+    if edge["block"] == "attention":
+        x, y = [edge["source"], edge["target"]], [edge["layer"], edge["layer"] + 0.5]
+    elif edge["kind"] == "mlp":
+        x, y = [edge["source"], edge["source"] + 0.3, edge["target"]], [edge["layer"] + 0.5, edge["layer"] + 0.75,
+                                                                         edge["layer"] + 1]
+    else:
+        x, y = [edge["source"], edge["target"]], [edge["layer"] + 0.5, edge["layer"] + 1]
+    if len(x) == 3:
+        return x, y, x[1], y[1]
+    return x, y, (x[0] + x[1]) / 2, (y[0] + y[1]) / 2
+
+
+def _edge_colour(edge: pd.Series) -> str:
+    if edge["kind"] == "head":
+        return HEAD_COLOURS[int(edge["head"]) % len(HEAD_COLOURS)]
+    return MLP_COLOUR if edge["kind"] == "mlp" else RESIDUAL_COLOUR
+
+
+def contribution_graph(nodes: pd.DataFrame, edges: pd.DataFrame, tokens: list[str], n_layers: int, *,
+                       title: str) -> go.Figure:
+    """Information-flow graph: tokens across, layers up (x.5 = after the attention block), one line per kept
+    edge, width = importance; head edges coloured by head, residual grey, MLP red. A hover marker in the middle
+    of each edge carries [layer, head, source, target] for click selection (head -1: no head)."""
+    fig = go.Figure()
+    groups: dict[tuple[str, int], tuple[list, list]] = {}
+    hover_x, hover_y, hover_text, custom = [], [], [], []
+    for _, edge in edges.iterrows():
+        x, y, hx, hy = _edge_path(edge)
+        xs, ys = groups.setdefault((_edge_colour(edge), int(round(10 * float(edge["importance"])))), ([], []))
+        xs += [*x, None]
+        ys += [*y, None]
+        what = f"head {edge['head']}" if edge["kind"] == "head" else edge["kind"]
+        hover_x.append(hx)
+        hover_y.append(hy)
+        hover_text.append(f"layer {edge['layer']} {edge['block']}, {what}: {edge['source']} {edge['source_token']} "
+                          f"→ {edge['target']} {edge['target_token']}: {float(edge['importance']):.3f}")
+        custom.append([int(edge["layer"]), int(edge["head"]), int(edge["source"]), int(edge["target"])])
+    for (colour, bucket), (xs, ys) in sorted(groups.items()):
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 1 + 0.9 * bucket},
+                                 opacity=0.45 + 0.05 * bucket, hoverinfo="skip", showlegend=False))
+    mlp = edges[edges["kind"] == "mlp"]
+    fig.add_trace(go.Scatter(x=mlp["source"] + 0.3, y=mlp["layer"] + 0.75, mode="markers", hoverinfo="skip",
+                             marker={"symbol": "square", "size": 7, "color": MLP_COLOUR}, showlegend=False))
+    fig.add_trace(go.Scatter(x=nodes["position"], y=nodes["level"], mode="markers", showlegend=False,
+                             marker={"size": 7, "color": "#4c78a8"},
+                             text=[f"{p} {t}, {'after attention of layer' if s == 'mid' else 'entering layer'} {lay}"
+                                   for p, t, s, lay in zip(nodes["position"], nodes["token"], nodes["stage"],
+                                                           nodes["layer"])],
+                             hovertemplate="%{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=hover_x, y=hover_y, mode="markers", marker={"size": 9, "color": "rgba(0,0,0,0.01)"},
+                             text=hover_text, customdata=custom, hovertemplate="%{text}<extra></extra>",
+                             showlegend=False))
+    for head in sorted(edges.loc[edges["kind"] == "head", "head"].unique()):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"head {head}",
+                                 line={"color": HEAD_COLOURS[int(head) % len(HEAD_COLOURS)], "width": 4}))
+    for name, colour in (("residual", RESIDUAL_COLOUR), ("MLP", MLP_COLOUR)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, line={"color": colour, "width": 4}))
+    shown = sorted(set(nodes["position"]))
+    fig.update_xaxes(tickvals=shown, ticktext=position_labels(tokens, shown), tickangle=-60, showgrid=False,
+                     title="token")
+    fig.update_yaxes(tickvals=list(range(n_layers + 1)), ticktext=[f"L{l}" for l in range(n_layers)] + ["out"],
+                     title="layer (stream entering it; .5 = after attention)", zeroline=False)
+    fig.update_layout(title=title, height=min(1400, max(420, 28 * n_layers + 160)), plot_bgcolor="white",
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.02})
+    return fig
+
+
+def importance_heatmap(importance: pd.DataFrame, title: str) -> go.Figure:
+    """Layer x component heatmap of the importance frame (residual, heads, MLP) at one token."""
+    order = list(dict.fromkeys(f"{b}: {c}" for b, c in zip(importance["block"], importance["component"])))
+    frame = importance.assign(column=[f"{b}: {c}" for b, c in zip(importance["block"], importance["component"])])
+    table = frame.pivot(index="layer", columns="column", values="importance")[order]
+    fig = go.Figure(go.Heatmap(z=_rounded(table.to_numpy(), 3).tolist(), x=order, y=[f"L{l}" for l in table.index],
+                               colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": "importance"},
+                               hovertemplate="%{y} %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, height=min(1200, max(360, 22 * len(table) + 120)),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def vocabulary_bars(promoted: list[str], promoted_logits: np.ndarray, suppressed: list[str],
+                    suppressed_logits: np.ndarray, title: str) -> go.Figure:
+    """The tokens a component pushes up (right) and down (left): its vector's logits after the final norm."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=_rounded(promoted_logits, 3).tolist(), y=[f"+ {t}" for t in promoted], orientation="h",
+                         marker_color="#4c78a8", name="promoted"))
+    fig.add_trace(go.Bar(x=_rounded(suppressed_logits, 3).tolist(), y=[f"− {t}" for t in suppressed],
+                         orientation="h", marker_color=MLP_COLOUR, name="suppressed"))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(title="logit")
+    fig.update_layout(title=title, height=max(320, 22 * (len(promoted) + len(suppressed)) + 100),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.08})
+    return fig
