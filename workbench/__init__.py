@@ -7,6 +7,8 @@ the command line stays quick to start:
     attention(m, text, layers=)                 attention maps; attention_row(m, a, layer, head, query);
                                                 attention_figure(a, view, layer=, head=, token=);
                                                 attention_explorer(a): layer/head/token pickers (ipywidgets)
+    attribute(m, prompt, target=, contrast=, method=)   input attribution (ig, gxi, occlusion); panel=True adds
+                                                rollout and every method with rank correlations
     generate(m, prompt, ...)                    text with token probabilities; decoding_step(m, g, step, ...)
     grid(m, spec_or_dict)                       a Prompt lab variant grid
     evaluate(m, data, metrics, adapters=)       scores with bootstrap intervals
@@ -26,7 +28,7 @@ import types
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "generate",
+__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "attribute", "generate",
            "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 _PACKAGES = {"attention", "evaluate", "compare", "bias", "finetune"}  # API names that are also subpackages

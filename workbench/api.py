@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import models, results
+from workbench.attention import attribution as attention_attribution
 from workbench.attention import capture as attention_capture
 from workbench.attention import figures as attention_figures
 from workbench.attention import row_math as attention_row_math
@@ -33,7 +34,7 @@ from workbench.prompt_lab import decoding, generation, token_views
 from workbench.prompt_lab import figures as prompt_figures
 from workbench.prompt_lab import grid as grid_spec
 
-__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "generate",
+__all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "attribute", "generate",
            "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 
@@ -133,6 +134,37 @@ def attention_row(m: models.LoadedModel, result: results.AttentionResult, layer:
     summary = f"layer {layer} head {head} (key/value head {row.kv_head}), query {query}, d_k={row.head_dim}"
     views = {"row": lambda: attention_figures.row_math_figure(row.scores, row.weights, row.visible, labels)}
     return results.Result(row, summary, views, lambda: table)
+
+
+def attribute(m: models.LoadedModel, prompt: str, *, target: str | int | None = None,
+              contrast: str | int | None = None, method: str = "ig", steps: int = 32, position: int | None = None,
+              chat: bool = False, adapter=None, panel: bool = False) -> results.AttributionResult:
+    """Attribute the next token (`target`, default the greedy one; or logit(target) - logit(contrast)) to the
+    prompt's tokens with "ig", "gxi" or "occlusion"; `panel=True` adds rollout and every method side by side.
+
+    >>> r = wb.attribute(m, "The nurse said that", target=" she", contrast=" he", method="ig", panel=True)
+    >>> r.to_pandas(); r.figure("correlations"); r.core.message
+    """
+    options = {"target": target, "contrast": contrast, "steps": steps, "position": position, "chat": chat,
+               "adapter": adapter}
+    names = attention_attribution.PANEL_METHODS
+    if panel:
+        attention_attribution.check_method(method, steps)
+        core = attention_attribution.faithfulness(m, prompt, **options)
+        shown, table = core.attributions[method], core.to_frame
+    else:
+        core = shown = attention_attribution.attribute(m, prompt, method=method, **options)
+        table = shown.to_frame
+    title = f"{names[method]} of the {shown.output}"
+    views = {"tokens": lambda: attention_figures.attribution_bars(shown.tokens, shown.scores, title=title,
+                                                                  visible=shown.visible)}
+    summary = f"{shown.model_name}: {title} (f = {shown.value:.4g}, baseline {shown.baseline_value:.4g})"
+    if panel:
+        views["methods"] = lambda: attention_figures.attribution_strips(shown.tokens, core.scores, names)
+        views["correlations"] = lambda: attention_figures.correlation_matrix(core.correlations, names,
+                                                                             threshold=core.threshold)
+        summary += f"; {core.message}"
+    return results.AttributionResult(core, summary, views, table)
 
 
 def _sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: float,

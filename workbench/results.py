@@ -138,6 +138,11 @@ class AttentionResult(Result):
     """wb.attention: captured maps of the asked layers; views "head", "mean", "statistics"."""
 
 
+class AttributionResult(Result):
+    """wb.attribute: one method's attribution of an output to the input tokens; views "tokens", and with the
+    faithfulness panel "methods" and "correlations"."""
+
+
 class GenerationResult(Result):
     """wb.generate: the new text with per-token probabilities; view "tokens"."""
 
