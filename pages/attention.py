@@ -1,5 +1,5 @@
 """Attention explorer: one head, all heads, token focus, head statistics, aggregates, the math of one row,
-bertviz. Reads widgets, calls workbench.attention*, draws workbench.attention.figures."""
+bertviz, input attribution. Reads widgets, calls workbench.attention*, draws workbench.attention.figures."""
 
 import re
 
@@ -10,6 +10,7 @@ import streamlit.components.v1 as components
 
 import pages as ui
 from workbench import snippets
+from workbench.attention import attribution as attr
 from workbench.attention import bertviz as bertviz_view
 from workbench.attention import capture as core
 from workbench.attention import figures as plots
@@ -23,7 +24,8 @@ from workbench.models.prompts import token_labels
 
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
 
-VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "Generated", "bertviz"]
+VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "Generated", "bertviz",
+         "Attribution"]
 OVERVIEW = 32          # thumbnail side in blocks
 FULL_ALL_LAYERS = 256  # up to this many tokens, rollout uses every layer's full maps
 MAX_CAPTURES = 6       # captures kept per process (a 2,048-token layer is 75 MB)
@@ -113,6 +115,49 @@ def generated_view() -> None:
         alternatives = [f"{a} ({int(i)})" for a, i in zip(alternatives, g.top_ids[step])]
     st.plotly_chart(plots.generation_step(alternatives, g.top_probs[step], g.entropy, step,
                                           g.tokens[g.prompt_len:]), key="attn_gen_step_fig")
+
+
+def attribution_view() -> None:
+    """Which input tokens drove one output: the picked method per token, and the faithfulness panel (rollout and
+    every method side by side, rank correlations, a warning when they disagree)."""
+    cols = st.columns(4)
+    what = "token (empty: the greedy next token)" if causal else "text (empty: the embedding's norm)"
+    target = cols[0].text_input(f"Target {what}", persist_state="session", key="attn_attr_target",
+                                help="A leading space is part of a token (␣ works too); id:N for a token id.")
+    contrast = cols[1].text_input("Contrast (optional)", persist_state="session", key="attn_attr_contrast",
+                                  help="Attribute target minus contrast, e.g. ' she' vs ' he'.")
+    method = cols[2].selectbox("Method", list(attr.METHODS), 1, format_func=attr.METHODS.get, persist_state="session",
+                               key="attn_attr_method")
+    steps = cols[3].number_input("IG steps", 2, attr.MAX_STEPS, 32, persist_state="session", key="attn_attr_steps")
+    adapter = ui.adapter_picker(loaded, "attn_attr_adapter") if causal else None
+    request = (loaded.spec, text, chat, int(max_tokens), target, contrast, int(steps), getattr(adapter, "name", None))
+    if st.button("Attribute", type="primary", key="attn_attr_run"):
+        bar = st.progress(0.0, text="Attribution")
+        try:
+            st.session_state["attn_attribution"] = (request, attr.faithfulness(
+                loaded, text, target=target, contrast=contrast, steps=int(steps), chat=chat,
+                max_tokens=int(max_tokens), adapter=adapter, progress=lambda f, m: bar.progress(f, text=m)))
+        finally:
+            bar.empty()
+    kept = st.session_state.get("attn_attribution")
+    if kept is None:
+        st.caption("Runs rollout, gradient x input, integrated gradients and occlusion (Captum) for one output.")
+        return
+    made_with, panel = kept
+    if made_with != request:
+        st.warning("The text or a setting changed since this attribution: press Attribute to redo it.",
+                   icon=":material/history:")
+    shown = panel.attributions[method]
+    gap = f"; integrated gradients miss completeness by {shown.completeness_gap:.1%}" if method == "ig" else ""
+    st.plotly_chart(plots.attribution_bars(shown.tokens, shown.scores, visible=shown.visible,
+                                           title=f"{attr.METHODS[method]} of the {shown.output}"), key="attn_attr_fig")
+    st.caption(f"f = {shown.value:.4f}, baseline {shown.baseline_value:.4f}{gap}. Kept in the baseline (no "
+               "attribution): special tokens and a causal model's first token.")
+    st.subheader("Faithfulness")
+    (st.warning if panel.disagree else st.info)(panel.message)
+    st.plotly_chart(plots.attribution_strips(shown.tokens, panel.scores, attr.PANEL_METHODS), key="attn_attr_strips")
+    st.plotly_chart(plots.correlation_matrix(panel.correlations, attr.PANEL_METHODS, threshold=panel.threshold),
+                    key="attn_attr_corr")
 
 
 def open_clicked_head() -> None:
@@ -251,6 +296,8 @@ try:
                      hide_index=True, width="stretch")
     elif view == "Generated":
         generated_view()
+    elif view == "Attribution":
+        attribution_view()
     elif view == "bertviz":
         picked = st.multiselect("Layers for bertviz", range(info.layers), default=[layer], persist_state="session",
                                 key="attn_bv_layers")

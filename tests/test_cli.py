@@ -44,3 +44,23 @@ def test_unknown_model_is_one_line_error_exit_2_no_traceback():
 def test_generate_on_encoder_is_a_clear_error():
     result = run_cli("generate", "minilm-l6", "hello")
     assert result.returncode == 2 and "cannot generate" in result.stderr
+
+
+def test_attribute_json_names_the_greedy_target_and_scores_every_token():
+    result = run_cli("attribute", "smollm2-135m-instruct", "The capital of France is", "--method", "gxi", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["target"] == "␣Paris" and record["method"] == "gxi" and record["position"] == 4
+    assert [row["position"] for row in record["tokens"]] == [0, 1, 2, 3, 4]
+    assert all(isinstance(row["score"], float) for row in record["tokens"])
+
+
+def test_attribute_panel_on_the_encoder_and_a_two_token_target_is_one_line_error():
+    result = run_cli("attribute", "minilm-l6", "The cat sat", "--target", "an animal", "--method", "ig",
+                     "--steps", "8", "--panel", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert set(record["correlations"]) == {"rollout", "gxi", "ig", "occlusion"} and record["message"]
+    assert record["kind"] == "encoder" and record["delta"] is not None
+    bad = run_cli("attribute", "smollm2-135m-instruct", "The cat", "--target", "two words")
+    assert bad.returncode == 2 and "is 2 tokens" in bad.stderr and "Traceback" not in bad.stderr

@@ -9,6 +9,8 @@ the command line stays quick to start:
                                                 attention_explorer(a): layer/head/token pickers (ipywidgets)
     contributions(m, text, token=)              contribution graph of a token (heads, MLPs, edges), one pass;
                                                 contribution_graph(c, token=, threshold=); vocabulary_projection
+    attribute(m, prompt, target=, contrast=, method=)   input attribution (ig, gxi, occlusion); panel=True adds
+                                                rollout and every method with rank correlations
     generate(m, prompt, ...)                    text with token probabilities; decoding_step(m, g, step, ...)
     grid(m, spec_or_dict)                       a Prompt lab variant grid
     evaluate(m, data, metrics, adapters=)       scores with bootstrap intervals
@@ -29,7 +31,7 @@ import types
 __version__ = "0.1.0"
 
 __all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "contributions",
-           "contribution_graph", "vocabulary_projection", "generate",
+           "contribution_graph", "vocabulary_projection", "attribute", "generate",
            "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 _PACKAGES = {"attention", "evaluate", "compare", "bias", "finetune"}  # API names that are also subpackages

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import models, results
+from workbench.attention import attribution as attention_attribution
 from workbench.attention import capture as attention_capture
 from workbench.attention import contributions as attention_contributions
 from workbench.attention import figures as attention_figures
@@ -36,7 +37,7 @@ from workbench.prompt_lab import figures as prompt_figures
 from workbench.prompt_lab import grid as grid_spec
 
 __all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "contributions",
-           "contribution_graph", "vocabulary_projection", "generate",
+           "contribution_graph", "vocabulary_projection", "attribute", "generate",
            "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 
@@ -191,6 +192,35 @@ def vocabulary_projection(m: models.LoadedModel, result: results.ContributionRes
     views = {"vocabulary": lambda: attention_figures.vocabulary_bars(vp.promoted, vp.promoted_logits, vp.suppressed,
                                                                      vp.suppressed_logits, title)}
     return results.Result(vp, f"{title}: promotes {', '.join(vp.promoted[:5])}", views, vp.to_frame)
+def attribute(m: models.LoadedModel, prompt: str, *, target: str | int | None = None,
+              contrast: str | int | None = None, method: str = "ig", steps: int = 32, position: int | None = None,
+              chat: bool = False, adapter=None, panel: bool = False) -> results.AttributionResult:
+    """Attribute the next token (`target`, default the greedy one; or logit(target) - logit(contrast)) to the
+    prompt's tokens with "ig", "gxi" or "occlusion"; `panel=True` adds rollout and every method side by side.
+
+    >>> r = wb.attribute(m, "The nurse said that", target=" she", contrast=" he", method="ig", panel=True)
+    >>> r.to_pandas(); r.figure("correlations"); r.core.message
+    """
+    options = {"target": target, "contrast": contrast, "steps": steps, "position": position, "chat": chat,
+               "adapter": adapter}
+    names = attention_attribution.PANEL_METHODS
+    if panel:
+        attention_attribution.check_method(method, steps)
+        core = attention_attribution.faithfulness(m, prompt, **options)
+        shown, table = core.attributions[method], core.to_frame
+    else:
+        core = shown = attention_attribution.attribute(m, prompt, method=method, **options)
+        table = shown.to_frame
+    title = f"{names[method]} of the {shown.output}"
+    views = {"tokens": lambda: attention_figures.attribution_bars(shown.tokens, shown.scores, title=title,
+                                                                  visible=shown.visible)}
+    summary = f"{shown.model_name}: {title} (f = {shown.value:.4g}, baseline {shown.baseline_value:.4g})"
+    if panel:
+        views["methods"] = lambda: attention_figures.attribution_strips(shown.tokens, core.scores, names)
+        views["correlations"] = lambda: attention_figures.correlation_matrix(core.correlations, names,
+                                                                             threshold=core.threshold)
+        summary += f"; {core.message}"
+    return results.AttributionResult(core, summary, views, table)
 
 
 def _sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: float,

@@ -142,6 +142,11 @@ class ContributionResult(Result):
     """wb.contributions: the contribution graph of one token; views "graph", "importance"."""
 
 
+class AttributionResult(Result):
+    """wb.attribute: one method's attribution of an output to the input tokens; views "tokens", and with the
+    faithfulness panel "methods" and "correlations"."""
+
+
 class GenerationResult(Result):
     """wb.generate: the new text with per-token probabilities; view "tokens"."""
 

@@ -1,6 +1,7 @@
 """The public API: `import workbench` stays cheap, help(wb) lists every function with an example, capability
 packages keep working under their own names, and a fine-tune job handle waits, reports and draws its curves."""
 
+import json
 import pydoc
 import subprocess
 import sys
@@ -47,3 +48,17 @@ def test_finetune_job_waits_with_a_bar_and_draws_its_curves(tmp_path, workspace_
     assert len(curves.figure().data) >= 1 and "done" in repr(job)
     with pytest.raises(JobError, match="only a stopped or failed job"):
         job.resume()
+
+
+def test_attribute_returns_a_result_with_the_panel_views_table_and_json(smollm2, tmp_path):
+    r = wb.attribute(smollm2, "The nurse said that", target=" she", contrast=" he", method="gxi", steps=4,
+                     panel=True)
+    assert set(r.views) == {"tokens", "methods", "correlations"}
+    table = r.to_pandas()
+    assert list(table.columns) == ["position", "token", "rollout", "gxi", "ig", "occlusion", "compared"]
+    assert r.figure().data[0].y == pytest.approx(table["gxi"].round(5).tolist())
+    assert r.figure("correlations").data[0].z[0][0] == 1
+    assert "logit('␣she') - logit('␣he')" in r.summary and "text/html" in r._repr_mimebundle_()
+    assert json.loads(r.save(tmp_path / "a.json").read_text())["result"]["message"] == r.core.message
+    one = wb.attribute(smollm2, "The nurse said that", method="occlusion")
+    assert set(one.views) == {"tokens"} and one.to_pandas()["score"].iloc[-1] != 0

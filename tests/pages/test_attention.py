@@ -113,3 +113,28 @@ def test_generated_view_on_an_encoder_says_it_does_not_generate(attention_page):
     at = attention_page("minilm-l6")
     at.radio(key="attn_view").set_value("Generated").run()
     assert not at.exception and any("does not generate" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "minilm-l6"])
+def test_attribution_view_draws_the_method_chart_and_the_faithfulness_panel(attention_page, model):
+    at = attention_page(model, text="The nurse said that")
+    at.radio(key="attn_view").set_value("Attribution").run()
+    assert not at.exception and not at.error
+    causal = model == "smollm2-135m-instruct"
+    at.text_input(key="attn_attr_target").input(" she" if causal else "a hospital").run()
+    at.text_input(key="attn_attr_contrast").input(" he" if causal else "a farm").run()
+    at.number_input(key="attn_attr_steps").set_value(4).run()
+    at.button(key="attn_attr_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = _shown(at)
+    expected = "logit('␣she') - logit('␣he')" if causal else "to 'a hospital' minus to 'a farm'"
+    assert any(s.startswith("integrated gradients of the") and expected in s for s in shown), shown
+    assert any("Rank correlation" in s for s in shown) and any("row scaled" in s for s in shown)
+    assert [m.value for m in [*at.warning, *at.info] if "methods" in m.value]   # agree or disagree, in words
+    at.selectbox(key="attn_attr_method").set_value("occlusion").run()
+    assert any(s.startswith("occlusion of the") for s in _shown(at))          # no rerun of the model needed
+    at.text_input(key="attn_attr_target").input("two words" if causal else "x").run()
+    assert any("press Attribute" in w.value for w in at.warning)
+    if causal:
+        at.button(key="attn_attr_run").click().run()
+        assert not at.exception and any("is 2 tokens" in e.value for e in at.error)

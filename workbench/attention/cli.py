@@ -1,5 +1,6 @@
 """`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--generate N] [--json]` and
-`workbench contributions MODEL TEXT --token N [--threshold X] [--adapter A] [--json]`."""
+`workbench contributions MODEL TEXT --token N [--threshold X] [--adapter A] [--json]` and
+`workbench attribute MODEL PROMPT [--target T] [--contrast T] [--method ig|gxi|occlusion] [--steps N] [--json]`."""
 
 from __future__ import annotations
 
@@ -31,6 +32,28 @@ def register(subparsers) -> None:
                         "(the picked layers and heads), top-5 alternatives and entropy")
     p.set_defaults(func=run_attention)
     register_contributions(subparsers)
+    register_attribute(subparsers)
+
+
+def register_attribute(subparsers) -> None:
+    from workbench.attention.attribution import METHODS
+
+    p = subparsers.add_parser("attribute", help="attribute one output token (or a contrast) to the input tokens")
+    add_model_arguments(p)
+    p.add_argument("prompt", help="the text the model reads")
+    p.add_argument("--target", default=None, help="the output token (causal; `id:N` for an id; default: the greedy "
+                                                  "next token) or text (encoder: cosine similarity to it)")
+    p.add_argument("--contrast", default=None, help="attribute logit(target) - logit(contrast) instead")
+    p.add_argument("--method", default="ig", choices=list(METHODS), help="ig, gxi (gradient x input) or occlusion")
+    p.add_argument("--steps", type=int, default=32, help="integrated-gradients steps")
+    p.add_argument("--position", type=int, default=None, help="causal: attribute this position's next-token "
+                                                              "logits (default: the last token)")
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    p.add_argument("--adapter", default=None, help="a registered LoRA adapter (name or folder) to apply")
+    p.add_argument("--panel", action="store_true", help="the faithfulness panel: rollout and every method, with "
+                                                         "Spearman correlations and a disagreement flag")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_attribute)
 
 
 def _check_out(path: Path | None) -> None:
@@ -152,4 +175,33 @@ def run_contributions(args: argparse.Namespace) -> int:
         what = f"head {edge.head}" if edge.kind == "head" else edge.kind
         print(f"layer {edge.layer} {edge.block} {what}: {edge.source} {edge.source_token} -> {edge.target} "
               f"{edge.target_token}  {edge.importance:.3f}")
+def run_attribute(args: argparse.Namespace) -> int:
+    from workbench.attention import attribution
+
+    loaded = models.load(spec_from_args(args))
+    options = {"target": args.target, "contrast": args.contrast, "steps": args.steps, "position": args.position,
+               "chat": args.chat, "adapter": args.adapter}
+    if args.panel:
+        attribution.check_method(args.method, args.steps)
+        panel = attribution.faithfulness(loaded, args.prompt, **options)
+        result, frame = panel.attributions[args.method], panel.to_frame()
+    else:
+        result = attribution.attribute(loaded, args.prompt, method=args.method, **options)
+        panel, frame = None, result.to_frame()
+    if args.json:
+        record = {k: getattr(result, k) for k in ("model_name", "kind", "output", "method", "position", "target",
+                                                 "target_id", "contrast", "contrast_id", "value", "baseline_value",
+                                                 "steps", "adapter")}
+        record["delta"] = None if np.isnan(result.delta) else result.delta
+        record["tokens"] = frame.round(6)
+        if panel is not None:
+            record.update(correlations=panel.correlations.round(4).to_dict(), disagree=panel.disagree,
+                          message=panel.message)
+        print_json(record)
+        return 0
+    print(f"{result.method} of {result.output} (f = {result.value:.4f}, baseline {result.baseline_value:.4f})")
+    print(frame.round(4).to_string(index=False))
+    if panel is not None:
+        print(panel.correlations.round(2).to_string())
+        print(panel.message)
     return 0

@@ -148,6 +148,55 @@ def layers_by_key(weights: np.ndarray, key_labels: list[str], title: str) -> go.
     return fig
 
 
+def attribution_bars(tokens: list[str], scores: np.ndarray, *, title: str,
+                     visible: int | None = None) -> go.Figure:
+    """One bar per input token: red pushes the output up, blue down; tokens the output cannot see greyed."""
+    scores = np.asarray(scores, dtype=np.float64)
+    visible = len(scores) if visible is None else visible
+    colours = [MASK_COLOUR if i >= visible else ("#d62728" if v > 0 else "#1f77b4") for i, v in enumerate(scores)]
+    labels = position_labels(tokens, range(len(tokens)))
+    fig = go.Figure(go.Bar(x=labels, y=_rounded(scores, 5), marker_color=colours,
+                           hovertemplate="%{x}: %{y:.5f}<extra></extra>"))
+    fig.update_xaxes(type="category", tickangle=-60)
+    fig.update_layout(title=title, yaxis_title="attribution", height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def attribution_strips(tokens: list[str], scores: dict[str, np.ndarray], names: dict[str, str]) -> go.Figure:
+    """Methods x tokens heat strips, each row divided by its largest |value| (methods differ in scale); the
+    raw value on hover. Rollout has no sign, so its row is 0..1."""
+    methods = list(scores)
+    raw = np.stack([np.asarray(scores[m], dtype=np.float64) for m in methods])            # (M, T)
+    scaled = raw / np.maximum(np.abs(raw).max(-1, keepdims=True), 1e-12)
+    fig = go.Figure(go.Heatmap(
+        z=_rounded(scaled, 3).tolist(), x=position_labels(tokens, range(len(tokens))),
+        y=[names.get(m, m) for m in methods], customdata=_rounded(raw, 5).tolist(), colorscale="RdBu",
+        reversescale=True, zmin=-1, zmax=1, colorbar={"title": "share of max"},
+        hovertemplate="%{y}<br>%{x}: %{customdata}<extra></extra>"))
+    fig.update_xaxes(type="category", tickangle=-60)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title="Each method's attribution per token (row scaled to its largest |value|)",
+                      height=140 + 40 * len(methods), margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def correlation_matrix(correlations: pd.DataFrame, names: dict[str, str], *, threshold: float) -> go.Figure:
+    """Spearman rank correlations between methods, annotated; cells below `threshold` marked with "!"."""
+    values = correlations.to_numpy(dtype=np.float64)
+    text = [["" if not np.isfinite(v) else f"{v:.2f}" + (" !" if v < threshold else "") for v in row]
+            for row in values]
+    labels = [names.get(m, m) for m in correlations.columns]
+    z = _rounded(values, 3).astype(object)
+    z[~np.isfinite(values)] = None
+    fig = go.Figure(go.Heatmap(z=z.tolist(), x=labels, y=labels, text=text, texttemplate="%{text}",
+                               colorscale="RdBu", zmin=-1, zmax=1, colorbar={"title": "Spearman ρ"},
+                               hovertemplate="%{y} vs %{x}: ρ = %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=f"Rank correlation of |attribution| (! below {threshold:g}: the methods disagree)",
+                      height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
 def row_math_figure(scores: np.ndarray, weights: np.ndarray, visible: np.ndarray, key_labels: list[str]) -> go.Figure:
     """Scores q·k/√d_k (masked keys greyed) and their softmax weights for one query row."""
     colours = np.where(visible, "#4c78a8", MASK_COLOUR)
