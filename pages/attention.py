@@ -20,6 +20,7 @@ from workbench.attention.generated import MAX_NEW_TOKENS, generate_and_inspect
 from workbench.attention.row_math import row_math
 from workbench.attention.value_weighted import value_norms, weighted
 from workbench.errors import WorkbenchError
+from workbench.models import adapters
 from workbench.models.prompts import token_labels
 
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
@@ -314,5 +315,8 @@ ui.copy_as_code(snippets.attention_code(
     loaded.spec, text, view=view, layer=layer, head=head, max_tokens=int(max_tokens), chat=chat,
     token=st.session_state.get("attn_token", 0), query=st.session_state.get("attn_query", n - 1),
     picked=st.session_state.get("attn_bv_layers"), new_tokens=st.session_state.get("attn_gen_n", 24),
+    attribution={k: st.session_state.get(f"attn_attr_{k}") for k in ("target", "contrast", "method", "steps")}
+    | {"adapter": None if not causal or st.session_state.get("attn_attr_adapter") == adapters.BASE_CHOICE
+       else st.session_state.get("attn_attr_adapter")},
     notes=snippets.page_only(value_weighted=value_weighted, hide_first_token=hide_first,
                              token_range_zoom=(start, end) != (0, n), query_rows=bool(rows_text))))

@@ -16,7 +16,7 @@ from workbench.prompt_lab.generation import stream_generation
 SPEC = ModelSpec("smollm2-135m-instruct", device="cpu")
 AWKWARD = 'It\'s "quoted",\na backslash \\ and {braces}, ünïcode — and a tab\t'
 ATTENTION_VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "Generated",
-                   "bertviz"]
+                   "bertviz", "Attribution"]
 
 
 def every_snippet() -> dict[str, snippets.Snippet]:
@@ -26,6 +26,8 @@ def every_snippet() -> dict[str, snippets.Snippet]:
             "endpoints": []}
     made = {f"attention {v}": snippets.attention_code(SPEC, AWKWARD, view=v, layer=3, head=2, max_tokens=512,
                                                       chat=False, token=4, query=5, picked=[1, 3],
+                                                      attribution={"target": " she", "contrast": AWKWARD,
+                                                                   "method": "occlusion", "steps": 8},
                                                       notes=snippets.page_only(value_weighted=True))
             for v in ATTENTION_VIEWS}
     made.update({
@@ -77,7 +79,7 @@ def test_values_are_written_so_they_read_back_the_same():
 
 
 def test_keywords_at_the_api_default_are_left_out_and_unknown_ones_refused():
-    assert snippets.call("generate", snippets.M, "hi", max_new_tokens=32, temperature=0.0, target="g") == \
+    assert snippets.call("generate", snippets.M, "hi", max_new_tokens=32, temperature=0.0, assign="g") == \
         "g = wb.generate(m, 'hi')"
     with pytest.raises(TypeError, match="wb.generate takes no keyword 'fast'"):
         snippets.call("generate", snippets.M, "hi", fast=True)
@@ -100,3 +102,12 @@ def test_greedy_prompt_lab_snippet_prints_the_pages_text(smollm2):
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "snippet", "exec"), {})  # noqa: S102 -- the snippet a user copies, run as they would
     assert stream.result.text and printed.getvalue() == stream.result.text + "\n"
+
+
+def test_the_attribution_snippet_passes_the_target_as_wb_attribute_s_keyword():
+    code = snippets.attention_code(SPEC, "The nurse said that", view="Attribution", layer=0, head=0, max_tokens=64,
+                                   chat=False, attribution={"target": " she", "contrast": " he", "method": "gxi",
+                                                            "steps": 32, "adapter": "demo"}).code
+    compact = "".join(code.split())
+    assert "r=wb.attribute(m,'Thenursesaidthat',target='she',contrast='he',method='gxi',adapter='demo'," \
+           "panel=True" in compact

@@ -83,8 +83,8 @@ def _is_default(parameter: inspect.Parameter | None, value) -> bool:
         return False
 
 
-def call(function: str, *args, target: str | None = None, **keywords) -> str:
-    """`target = wb.function(*args, **keywords)`, keywords at the API's default left out; a keyword the function
+def call(function: str, *args, assign: str | None = None, **keywords) -> str:
+    """`assign = wb.function(*args, **keywords)`, keywords at the API's default left out; a keyword the function
     does not take is a bug here, not in the user's notebook, so it raises."""
     parameters = inspect.signature(getattr(api, function)).parameters
     open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
@@ -94,7 +94,7 @@ def call(function: str, *args, target: str | None = None, **keywords) -> str:
             raise TypeError(f"wb.{function} takes no keyword {name!r}")
         if not _is_default(parameters.get(name), value):
             parts.append(f"{name}={source(value)}")
-    head = f"{target} = " if target else ""
+    head = f"{assign} = " if assign else ""
     line = f"{head}wb.{function}({', '.join(parts)})"
     if len(line) <= WIDTH and "\n" not in line:
         return line
@@ -105,7 +105,7 @@ def load_code(spec: ModelSpec) -> str:
     """`import workbench as wb` and `m = wb.load(...)`: the name and every loading option not at its default."""
     options = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)[1:]
                if getattr(spec, f.name) != f.default}
-    return f"{IMPORT}\n\n{call('load', spec.name, target='m', **options)}"
+    return f"{IMPORT}\n\n{call('load', spec.name, assign='m', **options)}"
 
 
 M = Code("m")
@@ -119,14 +119,14 @@ def page_only(**settings: bool) -> tuple[str, ...]:
 
 def _capture(text: str, layers: list[int] | None, max_tokens: int, chat: bool, layer: int, head: int) -> str:
     return call("attention", M, text, layers=layers, max_tokens=int(max_tokens), chat=chat, layer=int(layer),
-                head=int(head), target="a")
+                head=int(head), assign="a")
 
 
 def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: int, max_tokens: int, chat: bool,
                    token: int = 0, query: int = 0, picked: list[int] | None = None, new_tokens: int = 24,
-                   notes: tuple[str, ...] = ()) -> Snippet:
+                   attribution: dict | None = None, notes: tuple[str, ...] = ()) -> Snippet:
     """The Attention page's view ("One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math",
-    "Generated", "bertviz") as API calls."""
+    "Generated", "bertviz", "Attribution" with its `attribution` settings) as API calls."""
     one = _capture(text, [layer], max_tokens, chat, layer, head)
     every = _capture(text, None, max_tokens, chat, layer, head)
     bodies = {
@@ -135,15 +135,25 @@ def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: i
         "Token focus": [one, call("attention_figure", Code("a"), "token", layer=layer, token=int(token))],
         "Statistics": [every, 'a.figure("statistics")'],
         "Aggregates": [one, call("attention_figure", Code("a"), "mean", layer=layer)],
-        "Row math": [one, call("attention_row", M, Code("a"), layer, head, int(query), target="r"), "r"],
-        "Generated": [call("generate", M, text, max_new_tokens=int(new_tokens), chat=chat, target="g"),
+        "Row math": [one, call("attention_row", M, Code("a"), layer, head, int(query), assign="r"), "r"],
+        "Generated": [call("generate", M, text, max_new_tokens=int(new_tokens), chat=chat, assign="g"),
                       "print(g.core.text)"],
         "bertviz": [_capture(text, sorted(picked or [layer]), max_tokens, chat, layer, head),
                     "wb.attention_explorer(a)"],
+        "Attribution": [_attribute(text, chat, attribution or {}), 'r.figure("methods")', 'r.figure("correlations")'],
     }
     if view not in bodies:
         raise ValueError(f"no snippet for the attention view {view!r}")
     return Snippet(load_code(spec), "\n".join(bodies[view]), tuple(notes))
+
+
+def _attribute(text: str, chat: bool, settings: dict) -> str:
+    """`r = wb.attribute(...)` with the faithfulness panel ("target" is wb.attribute's own keyword, so the
+    assignment is written here rather than by `call`)."""
+    keywords = {"target": settings.get("target") or None, "contrast": settings.get("contrast") or None,
+                "method": settings.get("method") or "ig", "steps": int(settings.get("steps") or 32), "chat": chat,
+                "adapter": settings.get("adapter"), "panel": True}
+    return "r = " + call("attribute", M, text, **keywords)
 
 
 def sampling_keywords(params: SamplingParams | dict) -> dict:
@@ -157,14 +167,14 @@ def generate_code(spec: ModelSpec, prompt: str, params: SamplingParams | dict, *
                   notes: tuple[str, ...] = ()) -> Snippet:
     """A Prompt lab generation: the text, then each new token's probability."""
     body = [call("generate", M, prompt, **sampling_keywords(params), chat=chat, system=system if chat else None,
-                 seed=int(seed), adapter=adapter, target="g"),
+                 seed=int(seed), adapter=adapter, assign="g"),
             "print(g.core.text)", "g  # each new token's probability"]
     return Snippet(load_code(spec), "\n".join(body), tuple(notes))
 
 
 def grid_code(spec: ModelSpec, grid: dict, notes: tuple[str, ...] = ()) -> Snippet:
     """A Prompt lab grid (the dict `GridSpec.from_dict` takes), one row per cell."""
-    body = [call("grid", M, grid, target="r"), 'r.to_pandas()[["params", "row", "repeat", "text"]]']
+    body = [call("grid", M, grid, assign="r"), 'r.to_pandas()[["params", "row", "repeat", "text"]]']
     return Snippet(load_code(spec), "\n".join(body), tuple(notes))
 
 
@@ -177,7 +187,7 @@ def evaluate_code(spec: ModelSpec, data: str | Path, metrics: list[str], models:
         raise TypeError(f"EvalOptions has no field {sorted(unknown)[0]!r}")
     changed = {k: v for k, v in (options or {}).items() if v != defaults[k]}
     body = [call("evaluate", M, str(data), list(metrics), adapters=list(models), limit=int(limit), **changed,
-                 target="e"),
+                 assign="e"),
             'e.to_pandas()  # model, key, value and the bootstrap 95% interval']
     return Snippet(load_code(spec), "\n".join(body), tuple(notes))
 
@@ -191,7 +201,7 @@ def bias_code(spec: ModelSpec, probe: str, settings: dict, *, adapter: str | Non
     kept = {k: v for k, v in settings.items() if k in names}
     side = "adapter" if adapter else "base"
     body = [call("bias", M, probe, adapter=adapter, data_path=None if data_path is None else str(data_path), **kept,
-                 use_cache=not recompute, target="b"),
+                 use_cache=not recompute, assign="b"),
             f'print(b.core["{side}"].summary)', "b"]
     return Snippet(load_code(spec), "\n".join(body), tuple(notes))
 
@@ -201,13 +211,13 @@ def compare_code(spec: ModelSpec, adapter: str, prompt: str, *, chat: bool, max_
     """Base against an adapter: both greedy outputs and the log-prob shift; with `attention` (text, measure,
     max_tokens), the per-head attention diff too."""
     body = [call("compare", M, adapter, prompt, chat=chat, max_new_tokens=int(max_new_tokens), seed=int(seed),
-                 target="c"),
+                 assign="c"),
             'sbs = c.core["side_by_side"]', "print(sbs.base_greedy.text)", "print(sbs.tuned_greedy.text)"]
     if attention is None:
         body.append('c.figure("shift")')
     else:
         body += [call("compare", M, adapter, attention["text"], view="attention", measure=attention["measure"],
-                      max_tokens=int(attention["max_tokens"]), target="d"), 'd.figure("attention")']
+                      max_tokens=int(attention["max_tokens"]), assign="d"), 'd.figure("attention")']
     return Snippet(load_code(spec), "\n".join(body), tuple(notes))
 
 
@@ -222,5 +232,5 @@ def finetune_code(config: dict, notes: tuple[str, ...] = ()) -> Snippet:
     if unknown:
         raise TypeError(f"LoraRunConfig has no field {sorted(unknown)[0]!r}")
     settings = {k: v for k, v in config.items() if k in KEPT_FIELDS or literal(v) != literal(defaults[k])}
-    body = [call("finetune", settings, target="job"), "job.wait()", "job.curves()"]
+    body = [call("finetune", settings, assign="job"), "job.wait()", "job.curves()"]
     return Snippet(IMPORT, "\n".join(body), tuple(notes))
