@@ -13,6 +13,7 @@ from workbench import snippets
 from workbench.attention import attribution as attr
 from workbench.attention import bertviz as bertviz_view
 from workbench.attention import capture as core
+from workbench.attention import contributions as contrib
 from workbench.attention import figures as plots
 from workbench.attention import views as views
 from workbench.attention.cache import CaptureCache
@@ -26,7 +27,7 @@ from workbench.models.prompts import token_labels
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
 
 VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "Generated", "bertviz",
-         "Attribution"]
+         "Attribution", "Contributions"]
 OVERVIEW = 32          # thumbnail side in blocks
 FULL_ALL_LAYERS = 256  # up to this many tokens, rollout uses every layer's full maps
 MAX_CAPTURES = 6       # captures kept per process (a 2,048-token layer is 75 MB)
@@ -159,6 +160,57 @@ def attribution_view() -> None:
     st.plotly_chart(plots.attribution_strips(shown.tokens, panel.scores, attr.PANEL_METHODS), key="attn_attr_strips")
     st.plotly_chart(plots.correlation_matrix(panel.correlations, attr.PANEL_METHODS, threshold=panel.threshold),
                     key="attn_attr_corr")
+
+
+def contributions_view() -> None:
+    """Which heads and MLPs carried information to one token (information-flow routes, Ferrando & Voita 2024): one
+    traced pass, then the graph re-walked for any token and threshold; a click on a head edge opens that head."""
+    cols = st.columns(3)
+    token = cols[0].number_input("Token the graph starts from", 0, n - 1, n - 1, persist_state="session",
+                                 key=ui.fit_kept("attn_ctb_token", 0, n - 1))
+    threshold = cols[1].slider("Threshold (share of a block's output)", 0.0, 0.5, contrib.DEFAULT_THRESHOLD, 0.01,
+                               persist_state="session", key="attn_ctb_threshold")
+    adapter = ui.adapter_picker(loaded, "attn_ctb_adapter") if causal else None
+    request = (loaded.spec, text, chat, int(max_tokens), getattr(adapter, "name", None))
+    kept = st.session_state.get("attn_contrib")
+    if kept is None or kept[0] != request:
+        with st.spinner("One forward pass with every head's and MLP's contribution"):
+            kept = (request, contrib.trace_contributions(loaded, text, adapter=adapter, chat=chat,
+                                                         max_tokens=int(max_tokens)))
+        st.session_state["attn_contrib"] = kept
+    trace = kept[1]
+    graph = contrib.contribution_graph(trace, int(token), float(threshold))
+    where = f"token {graph.token} {graph.tokens[graph.token]!r}" + (f" with {graph.adapter}" if graph.adapter else "")
+    st.plotly_chart(plots.contribution_graph(graph.nodes_frame(), graph.to_frame(), graph.tokens, graph.n_layers,
+                                             title=f"Contributions to {where}"),
+                    key="attn_ctb_graph", on_select=open_clicked_edge, selection_mode="points")
+    st.caption(f"{len(graph.edges)} edges above {graph.threshold:g} from one pass in {trace.seconds:.1f} s. Click a "
+               "head edge to open that head's map.")
+    st.plotly_chart(plots.importance_heatmap(contrib.component_importance(trace, graph.token),
+                                             f"Component importance at {where}"), key="attn_ctb_importance")
+    c = st.columns(2)
+    v_layer = c[0].selectbox("Vocabulary projection: layer", range(trace.n_layers), trace.n_layers - 1,
+                             persist_state="session", key=ui.fit_kept("attn_ctb_vlayer", options=range(trace.n_layers)))
+    parts = ["residual", "attention", "mlp", *(f"head {h}" for h in range(trace.n_heads))]
+    part = c[1].selectbox("Component", parts, 2, persist_state="session",
+                          key=ui.fit_kept("attn_ctb_part", options=parts))
+    vp = contrib.vocabulary_projection(loaded, trace, int(v_layer), part, graph.token)
+    st.plotly_chart(plots.vocabulary_bars(vp.promoted, vp.promoted_logits, vp.suppressed, vp.suppressed_logits,
+                                          f"Layer {v_layer} {part} at {where}: tokens it promotes and suppresses"),
+                    key="attn_ctb_vocab")
+
+
+def open_clicked_edge() -> None:
+    """A click on a head edge of the contribution graph opens that head's map (One head view)."""
+    for point in st.session_state["attn_ctb_graph"].selection.points:
+        data = point.get("customdata")
+        if data is None:
+            continue
+        layer_head = [data[k] for k in sorted(data, key=int)] if isinstance(data, dict) else list(data)
+        if int(layer_head[1]) >= 0:
+            st.session_state["attn_layer"], st.session_state["attn_head"] = int(layer_head[0]), int(layer_head[1])
+            st.session_state["attn_view"] = "One head"
+            return
 
 
 def open_clicked_head() -> None:
@@ -299,6 +351,8 @@ try:
         generated_view()
     elif view == "Attribution":
         attribution_view()
+    elif view == "Contributions":
+        contributions_view()
     elif view == "bertviz":
         picked = st.multiselect("Layers for bertviz", range(info.layers), default=[layer], persist_state="session",
                                 key="attn_bv_layers")
@@ -318,5 +372,9 @@ ui.copy_as_code(snippets.attention_code(
     attribution={k: st.session_state.get(f"attn_attr_{k}") for k in ("target", "contrast", "method", "steps")}
     | {"adapter": None if not causal or st.session_state.get("attn_attr_adapter") == adapters.BASE_CHOICE
        else st.session_state.get("attn_attr_adapter")},
+    contributions={"token": st.session_state.get("attn_ctb_token"),
+                   "threshold": st.session_state.get("attn_ctb_threshold"),
+                   "adapter": None if not causal or st.session_state.get("attn_ctb_adapter") == adapters.BASE_CHOICE
+                   else st.session_state.get("attn_ctb_adapter")},
     notes=snippets.page_only(value_weighted=value_weighted, hide_first_token=hide_first,
                              token_range_zoom=(start, end) != (0, n), query_rows=bool(rows_text))))

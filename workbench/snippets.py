@@ -124,9 +124,10 @@ def _capture(text: str, layers: list[int] | None, max_tokens: int, chat: bool, l
 
 def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: int, max_tokens: int, chat: bool,
                    token: int = 0, query: int = 0, picked: list[int] | None = None, new_tokens: int = 24,
-                   attribution: dict | None = None, notes: tuple[str, ...] = ()) -> Snippet:
+                   attribution: dict | None = None, contributions: dict | None = None,
+                   notes: tuple[str, ...] = ()) -> Snippet:
     """The Attention page's view ("One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math",
-    "Generated", "bertviz", "Attribution" with its `attribution` settings) as API calls."""
+    "Generated", "bertviz", "Attribution" and "Contributions" with their settings) as API calls."""
     one = _capture(text, [layer], max_tokens, chat, layer, head)
     every = _capture(text, None, max_tokens, chat, layer, head)
     bodies = {
@@ -141,6 +142,9 @@ def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: i
         "bertviz": [_capture(text, sorted(picked or [layer]), max_tokens, chat, layer, head),
                     "wb.attention_explorer(a)"],
         "Attribution": [_attribute(text, chat, attribution or {}), 'r.figure("methods")', 'r.figure("correlations")'],
+        "Contributions": [call("contributions", M, text, chat=chat, max_tokens=int(max_tokens), assign="c",
+                               **{k: v for k, v in (contributions or {}).items() if v is not None}),
+                          'c.figure("importance")'],
     }
     if view not in bodies:
         raise ValueError(f"no snippet for the attention view {view!r}")

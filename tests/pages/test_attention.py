@@ -138,3 +138,26 @@ def test_attribution_view_draws_the_method_chart_and_the_faithfulness_panel(atte
     if causal:
         at.button(key="attn_attr_run").click().run()
         assert not at.exception and any("is 2 tokens" in e.value for e in at.error)
+
+
+def test_contributions_view_draws_the_graph_and_a_click_on_a_head_edge_opens_that_head(attention_page):
+    at = attention_page(text="The capital of France is Paris")
+    at.radio(key="attn_view").set_value("Contributions").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = _shown(at)
+    assert any(s.startswith("Contributions to token") for s in shown), shown
+    assert any(s.startswith("Component importance at") for s in shown)
+    assert any("tokens it promotes and suppresses" in s for s in shown)
+    edges = [c for c in at.caption if "edges above 0.04" in c.value]
+    at.slider(key="attn_ctb_threshold").set_value(0.3).run()            # the graph re-walks, no new pass
+    fewer = [c for c in at.caption if "edges above 0.3" in c.value]
+    assert edges and fewer and int(fewer[0].value.split()[0]) < int(edges[0].value.split()[0])
+    figure = json.loads(next(c for c in at.get("plotly_chart") if "Contributions to" in c.proto.spec).proto.spec)
+    clickable = [p for trace in figure["data"] for p in trace.get("customdata") or []]
+    assert clickable and all(len(p) == 4 for p in clickable)  # [layer, head, source, target] per edge
+
+
+def test_contributions_view_on_an_encoder_says_why_there_is_no_graph(attention_page):
+    at = attention_page("minilm-l6")
+    at.radio(key="attn_view").set_value("Contributions").run()
+    assert not at.exception and len(at.error) == 1 and "(post-norm)" in at.error[0].value
