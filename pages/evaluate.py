@@ -76,6 +76,17 @@ def load_set():
     return parse_eval_set(upload.getvalue().decode("utf-8", errors="replace"), upload.name)
 
 
+def export_buttons(prefix: str, run_id: int, examples, paired) -> None:
+    """Per-example rows and paired differences of one run, each as CSV and JSON (spreadsheet-safe CSV)."""
+    cols = st.columns(4)
+    for i, (what, table) in enumerate((("examples", examples), ("paired", paired))):
+        for j, (fmt, mime) in enumerate((("csv", "text/csv"), ("json", "application/json"))):
+            label = f"{'Per-example rows' if what == 'examples' else 'Paired differences'} ({fmt.upper()})"
+            cols[2 * i + j].download_button(label, eval_history.export_table(table, fmt),
+                                            f"evaluation-{run_id}-{what}.{fmt}", mime, key=f"{prefix}_{what}_{fmt}",
+                                            disabled=table.empty)
+
+
 if st.button("Run evaluation", type="primary", key="ev_run"):
     try:
         dataset = load_set()
@@ -133,6 +144,8 @@ if report is not None:
     if "change" in table:
         styled = styled.map(change_colour, subset=["change"])
     st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(table) + 1) + 3))
+    export_buttons("ev_cur", st.session_state["ev_run_id"], eval_history.report_examples(report),
+                   eval_history.paired_rows(report))
 
 st.subheader("History")
 runs = eval_history.list_runs()
@@ -144,7 +157,13 @@ else:
                             key="ev_export_runs")
     history = eval_history.run_scores(picked or None)
     cols = st.columns(2)
-    cols[0].download_button("Export CSV", eval_history.export_scores(history, "csv"), "evaluations.csv",
+    cols[0].download_button("Export CSV", eval_history.export_table(history, "csv"), "evaluations.csv",
                             "text/csv", key="ev_csv")
-    cols[1].download_button("Export JSON", eval_history.export_scores(history, "json"), "evaluations.json",
+    cols[1].download_button("Export JSON", eval_history.export_table(history, "json"), "evaluations.json",
                             "application/json", key="ev_json")
+    detail = st.selectbox("One run's per-example rows and paired differences", runs["run_id"].tolist(),
+                          persist_state="session", key=ui.fit_kept("ev_export_run", options=runs["run_id"].tolist()))
+    paired = eval_history.stored_paired(detail)
+    if paired.empty:
+        st.caption(f"Run {detail} has no paired differences (one model, or recorded before they were stored).")
+    export_buttons("ev_hist", detail, eval_history.stored_examples(detail), paired)
