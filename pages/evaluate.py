@@ -97,8 +97,9 @@ if st.button("Run evaluation", type="primary", key="ev_run"):
         model_list = chosen_models()
         st.button("Cancel", key="ev_cancel")  # a click re-runs the page, which stops the evaluation
         bar = st.progress(0.0, text="Starting")
-        report = evaluate_models(loaded, model_list, dataset, metrics, options,
-                                 progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
+        with ui.model_turn(loaded):
+            report = evaluate_models(loaded, model_list, dataset, metrics, options,
+                                     progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
         bar.empty()
         st.session_state["ev_report"] = report
         st.session_state["ev_run_id"] = eval_history.save_run(report)

@@ -68,8 +68,9 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
         st.caption(f"Run {run_id} · endpoint **{endpoint.label}** · {stream.result.seconds:.2f} s · "
                    f"stopped by {stream.result.finish_reason}")
     elif not remote and st.button("Generate", type="primary", key="pl_generate"):
-        stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter,
-                                   fast=fast)
+        with ui.model_turn(loaded, hold=False):  # the stream's own thread takes the model
+            stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed,
+                                       adapter=adapter, fast=fast)
         for warning in stream.warnings:
             st.warning(warning)
         st.write_stream(stream)
@@ -90,8 +91,9 @@ with tabs[1], ui.guard("The Token view tab"):
     if (last := last_generation()) is not None:
         g = last["gen"]
         if st.session_state.get("pl_probs", (None,))[0] != last["run"]:
-            st.session_state["pl_probs"] = (last["run"], token_probabilities(
-                loaded, g.prompt_ids, g.token_ids, top_k=5, adapter=last["adapter"]))
+            with ui.model_turn(loaded):
+                st.session_state["pl_probs"] = (last["run"], token_probabilities(
+                    loaded, g.prompt_ids, g.token_ids, top_k=5, adapter=last["adapter"]))
         view = st.session_state["pl_probs"][1]
         cols = st.columns(3)
         cols[0].metric("Prompt perplexity", f"{view.prompt_perplexity:.2f}" if view.prompt_perplexity else "–")
@@ -114,14 +116,16 @@ with tabs[2], ui.guard("The Decoding step tab"):
         cols[1].button("Forward ▶", key="pl_forward", on_click=move, args=(1,))
         step = cols[2].slider("Step", 0, max(n - 1, 1), persist_state="session",
                               key=ui.fit_kept("pl_step", 0, max(n - 1, 1)), disabled=n < 2)
-        view = open_step(loaded, g.prompt_ids, g.token_ids, step, last["params"], adapter=last["adapter"])
+        with ui.model_turn(loaded):
+            view = open_step(loaded, g.prompt_ids, g.token_ids, step, last["params"], adapter=last["adapter"])
         st.markdown("Generated so far: `" + (loaded.tokenizer.decode(g.token_ids[:step]) or " ") + "`")
         st.plotly_chart(plots.decoding_step_figure(view), key="pl_step_fig")
 
 with tabs[3], ui.guard("The Logit lens tab"):
     lens_text = st.text_input("Text", "The capital of France is", persist_state="session", key="pl_lens_text")
     if st.button("Run logit lens", key="pl_lens"):
-        lens = logit_lens(loaded, lens_text, max_tokens=48, adapter=adapter)
+        with ui.model_turn(loaded):
+            lens = logit_lens(loaded, lens_text, max_tokens=48, adapter=adapter)
         st.plotly_chart(plots.logit_lens_figure(lens), key="pl_lens_fig")
 
 with tabs[4], ui.guard("The Grid tab"):
@@ -155,7 +159,8 @@ with tabs[4], ui.guard("The Grid tab"):
             "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
             "batch_size": batch, "endpoints": [endpoint.to_dict()] if with_endpoint and endpoint else []})
         bar = st.progress(0.0, text="Starting")
-        result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))
+        with ui.model_turn(loaded):
+            result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))
         bar.empty()
         cancel.empty()
         run_id = experiments.record_grid(loaded, spec, result)
@@ -195,7 +200,8 @@ with tabs[5], ui.guard("The History tab"):
     picked = cols[2].multiselect("Runs", ids, persist_state="session", key="pl_h_pick", max_selections=2)
     cols = st.columns(5)
     if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
-        new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
+        with ui.model_turn(loaded, hold=False):  # a generation streams: its own thread takes the model
+            new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
         st.success(f"Stored as run {new_id}.")
         picked = [picked[0], new_id]
     if cols[1].button("Diff", key="pl_h_compare", disabled=len(picked) != 2) or len(picked) == 2:

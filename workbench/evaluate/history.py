@@ -116,7 +116,7 @@ def report_examples(report: EvaluationReport) -> pd.DataFrame:
 def paired_rows(report: EvaluationReport) -> pd.DataFrame:
     """The run's paired comparisons with the bootstrap resamples and the number of examples they were drawn from."""
     table = report.comparisons.assign(resamples=report.options.resamples, n_examples=len(report.dataset))
-    return table[PAIRED_COLUMNS]
+    return table.reindex(columns=PAIRED_COLUMNS)  # a report built by hand may carry no comparison columns
 
 
 def stored_examples(run_id: int, store: Store | None = None) -> pd.DataFrame:
