@@ -181,6 +181,26 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             bar.empty()
 
 
+BUSY_MESSAGE = "The model is busy with another tab's run; waiting…"
+
+
+@contextmanager
+def model_turn(loaded: LoadedModel, *, hold: bool = True) -> Iterator[LoadedModel]:
+    """Run one page action on the shared model: while another tab's run (a grid, a stream) holds it, the page says
+    so in place instead of showing faded old output; the notice goes once the model is free. Re-drawing the notice
+    while waiting lets a click in this tab stop the wait. The action keeps the model to itself to the end, so a tab
+    waiting behind it waits once. `hold=False` for actions that generate (`prompt_lab.generation.generate` and
+    `stream_generation`): their worker thread takes the model itself, and would wait forever on this thread."""
+    notice = st.empty()
+
+    def waiting() -> None:
+        notice.info(BUSY_MESSAGE, icon=":material/hourglass_top:")
+
+    with models.model_turn(loaded, waiting, hold=hold, still_waiting=waiting):
+        notice.empty()
+        yield loaded
+
+
 RISKS_ENV = "WORKBENCH_ALLOW_REMOTE_RISKS"  # "1": keep the risky loading options when served beyond loopback
 
 

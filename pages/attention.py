@@ -46,10 +46,11 @@ def capture(layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
     def run() -> core.AttentionCapture:
         bar = st.empty()
         try:
-            return core.capture_attention(
-                loaded, text, list(layers) if layers is not None else None, chat=chat, max_tokens=int(max_tokens),
-                overview_size=OVERVIEW if scan else None, all_statistics=scan,
-                progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}"))
+            with ui.model_turn(loaded):
+                return core.capture_attention(
+                    loaded, text, list(layers) if layers is not None else None, chat=chat,
+                    max_tokens=int(max_tokens), overview_size=OVERVIEW if scan else None, all_statistics=scan,
+                    progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}"))
         finally:
             bar.empty()
 
@@ -63,7 +64,8 @@ def norms_of(layer: int) -> np.ndarray:
     if key not in kept:
         with st.spinner(f"Value vectors of layer {layer}"):
             kept.clear()  # one text at a time
-            kept[key] = value_norms(loaded, np.asarray(ids), layer)
+            with ui.model_turn(loaded):
+                kept[key] = value_norms(loaded, np.asarray(ids), layer)
     return kept[key]
 
 
@@ -83,8 +85,9 @@ def generated_view() -> None:
     request = (loaded.spec, loaded.peft is not None, text, chat, int(new_tokens))
     if cols[1].button("Generate and inspect", type="primary", key="attn_gen_run"):
         with st.spinner(f"Generating {int(new_tokens)} tokens with eager attention"):
-            st.session_state["attn_generated"] = (request, generate_and_inspect(loaded, text, int(new_tokens),
-                                                                                chat=chat))
+            with ui.model_turn(loaded):
+                st.session_state["attn_generated"] = (request, generate_and_inspect(loaded, text, int(new_tokens),
+                                                                                    chat=chat))
     kept = st.session_state.get("attn_generated")
     if kept is None:
         st.caption("Generates greedily from the text above (the prompt), keeping for every new token the attention "
@@ -334,7 +337,8 @@ try:
         query = st.number_input("Query token", 0, n - 1, n - 1, persist_state="session",
                                 key=ui.fit_kept("attn_query", 0, n - 1))
         cap = capture((layer,))
-        m = row_math(loaded, cap, layer, head, int(query))
+        with ui.model_turn(loaded):
+            m = row_math(loaded, cap, layer, head, int(query))
         st.latex(r"\mathrm{weights} = \mathrm{softmax}\Big(\frac{q\,K^\top}{\sqrt{d_k}} + \mathrm{mask}\Big),"
                  rf"\quad d_k = {m.head_dim},\ \tfrac{{1}}{{\sqrt{{d_k}}}} = {m.scale:.4f}")
         st.caption(f"Layer {layer}, query head {head} (key/value head {m.kv_head}), query token {query} "

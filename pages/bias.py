@@ -42,8 +42,9 @@ def run_with_bar(probe: str, settings: bias.ProbeSettings, data_path, use_adapte
     """Compute (or read from the cache) one probe run with a progress bar."""
     who = use_adapter.name if use_adapter else "base model"
     bar = st.progress(0.0, text=f"Running {probe} on the {who}…")
-    result = bias.run_probe(loaded, probe, adapter=use_adapter, data_path=data_path, settings=settings,
-                            progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=f"{who}: {m}"))
+    with ui.model_turn(loaded):
+        result = bias.run_probe(loaded, probe, adapter=use_adapter, data_path=data_path, settings=settings,
+                                progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=f"{who}: {m}"))
     bar.empty()
     return result
 

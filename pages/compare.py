@@ -45,9 +45,10 @@ try:
     adapter = chosen_adapter()
     if st.button("Generate with both", type="primary", key="cmp_run"):
         bar = st.progress(0.0, text="Generating")
-        st.session_state["cmp_sbs"] = compare.side_by_side(
-            loaded, adapter, prompt, chat=chat, max_new_tokens=int(max_new), temperature=float(temperature),
-            seed=int(seed), progress=lambda f, msg: bar.progress(f, text=msg))
+        with ui.model_turn(loaded, hold=False):  # generations stream: their own thread takes the model
+            st.session_state["cmp_sbs"] = compare.side_by_side(
+                loaded, adapter, prompt, chat=chat, max_new_tokens=int(max_new), temperature=float(temperature),
+                seed=int(seed), progress=lambda f, msg: bar.progress(f, text=msg))
         st.session_state.pop("cmp_diff", None)
         bar.empty()
 except WorkbenchError as err:
@@ -85,7 +86,8 @@ source = st.radio("Score the greedy output of", [sbs.adapter, adapters.BASE_CHOI
 generation = sbs.base_greedy if source == adapters.BASE_CHOICE else sbs.tuned_greedy
 try:
     scored = "base" if source == adapters.BASE_CHOICE else sbs.adapter
-    shift = compare.logprob_shift(loaded, adapter, generation, scored)
+    with ui.model_turn(loaded):
+        shift = compare.logprob_shift(loaded, adapter, generation, scored)
 except WorkbenchError as err:
     ui.show_error(err)
 else:
@@ -107,8 +109,9 @@ copy_as_code({"text": text, "measure": measure, "max_tokens": int(max_tokens)})
 if st.button("Compute attention diff", key="cmp_attn_run"):
     bar = st.progress(0.0, text="Capturing attention")
     try:
-        diff = compare.attention_diff(loaded, adapter, text, measure=measure, max_tokens=int(max_tokens),
-                                      progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
+        with ui.model_turn(loaded):
+            diff = compare.attention_diff(loaded, adapter, text, measure=measure, max_tokens=int(max_tokens),
+                                          progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
         st.session_state["cmp_diff"], st.session_state["cmp_diff_text"] = diff, text
         st.session_state.pop("cmp_layer", None)  # a new diff opens its most changed head
     except WorkbenchError as err:

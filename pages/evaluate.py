@@ -84,6 +84,18 @@ ui.copy_as_code(snippets.evaluate_code(
              "window": int(window), "stride": int(stride), "resamples": int(resamples)},
     notes=snippets.page_only(uploaded_file=set_choice == UPLOAD, endpoint=endpoint is not None)))
 
+
+def export_buttons(prefix: str, run_id: int, examples, paired) -> None:
+    """Per-example rows and paired differences of one run, each as CSV and JSON (spreadsheet-safe CSV)."""
+    cols = st.columns(4)
+    for i, (what, table) in enumerate((("examples", examples), ("paired", paired))):
+        for j, (fmt, mime) in enumerate((("csv", "text/csv"), ("json", "application/json"))):
+            label = f"{'Per-example rows' if what == 'examples' else 'Paired differences'} ({fmt.upper()})"
+            cols[2 * i + j].download_button(label, eval_history.export_table(table, fmt),
+                                            f"evaluation-{run_id}-{what}.{fmt}", mime, key=f"{prefix}_{what}_{fmt}",
+                                            disabled=table.empty)
+
+
 if st.button("Run evaluation", type="primary", key="ev_run"):
     try:
         dataset = load_set()
@@ -94,8 +106,9 @@ if st.button("Run evaluation", type="primary", key="ev_run"):
         model_list = chosen_models()
         st.button("Cancel", key="ev_cancel")  # a click re-runs the page, which stops the evaluation
         bar = st.progress(0.0, text="Starting")
-        report = evaluate_models(loaded, model_list, dataset, metrics, options,
-                                 progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
+        with ui.model_turn(loaded):
+            report = evaluate_models(loaded, model_list, dataset, metrics, options,
+                                     progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
         bar.empty()
         st.session_state["ev_report"] = report
         st.session_state["ev_run_id"] = eval_history.save_run(report)
@@ -141,6 +154,8 @@ if report is not None:
     if "change" in table:
         styled = styled.map(change_colour, subset=["change"])
     st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(table) + 1) + 3))
+    export_buttons("ev_cur", st.session_state["ev_run_id"], eval_history.report_examples(report),
+                   eval_history.paired_rows(report))
 
 st.subheader("History")
 runs = eval_history.list_runs()
@@ -152,10 +167,17 @@ else:
                             key="ev_export_runs")
     history = eval_history.run_scores(picked or None)
     cols = st.columns(3)
-    cols[0].download_button("Export CSV", eval_history.export_scores(history, "csv"), "evaluations.csv",
+    cols[0].download_button("Export CSV", eval_history.export_table(history, "csv"), "evaluations.csv",
                             "text/csv", key="ev_csv")
-    cols[1].download_button("Export JSON", eval_history.export_scores(history, "json"), "evaluations.json",
+    cols[1].download_button("Export JSON", eval_history.export_table(history, "json"), "evaluations.json",
                             "application/json", key="ev_json")
     ui.notebook_download((lambda: notebook_export.evaluation_run_notebook(eval_history.get_run(picked[0])))
                          if len(picked) == 1 else None, f"evaluation-run-{picked[0] if picked else ''}.ipynb",
                          "ev_ipynb", where=cols[2])
+
+    detail = st.selectbox("One run's per-example rows and paired differences", runs["run_id"].tolist(),
+                          persist_state="session", key=ui.fit_kept("ev_export_run", options=runs["run_id"].tolist()))
+    paired = eval_history.stored_paired(detail)
+    if paired.empty:
+        st.caption(f"Run {detail} has no paired differences (one model, or recorded before they were stored).")
+    export_buttons("ev_hist", detail, eval_history.stored_examples(detail), paired)

@@ -5,7 +5,6 @@ import streamlit as st
 
 import pages as ui
 from workbench import notebook_export, snippets
-from workbench.errors import WorkbenchError
 from workbench.models import adapters
 from workbench.prompt_lab import figures as plots
 from workbench.prompt_lab import history as experiments
@@ -52,170 +51,172 @@ def last_generation():
 
 endpoint = ui.endpoint_form("pl_ep")
 tabs = st.tabs(["Generate", "Token view", "Decoding step", "Logit lens", "Grid", "History"])
-try:
-    with tabs[0]:
-        prompt = st.text_area("Prompt", "What is the capital of France?", persist_state="session", key="pl_prompt")
-        params = sampling_widgets("pl")
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="pl_seed"))
-        c = st.columns(2)
-        fast = c[0].toggle("Fast mode (int8, approximate)", persist_state="session", key="pl_fast",
-                           help="An int8 copy of the base model on CPU: faster, outputs approximate.")
-        remote = c[1].toggle("Ask the endpoint", persist_state="session", key="pl_ep_use", disabled=endpoint is None)
-        if remote and endpoint is not None and st.button("Generate", type="primary", key="pl_ep_generate"):
-            stream = stream_endpoint(endpoint, prompt, params, system=system, seed=seed)
-            for warning in stream.warnings:
-                st.warning(warning)
-            st.write_stream(stream)
-            run_id = experiments.record_generation(endpoint, stream.result, user_prompt=prompt, chat=True,
-                                                   system=system)
-            st.caption(f"Run {run_id} · endpoint **{endpoint.label}** · {stream.result.seconds:.2f} s · "
-                       f"stopped by {stream.result.finish_reason}")
-        elif not remote and st.button("Generate", type="primary", key="pl_generate"):
-            stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed, adapter=adapter,
-                                       fast=fast)
-            for warning in stream.warnings:
-                st.warning(warning)
-            st.write_stream(stream)
-            gen = stream.result
-            run_id = experiments.record_generation(loaded, gen, user_prompt=prompt, chat=chat, system=system)
-            st.session_state["pl_last"] = {"gen": gen, "params": params, "adapter": adapter, "run": run_id}
-            st.session_state.pop("pl_probs", None)
-        elif (last := st.session_state.get("pl_last")) is not None:
-            st.markdown(last["gen"].text)
-        if (last := st.session_state.get("pl_last")) is not None:
-            g = last["gen"]
-            st.caption(f"Run {last['run']} · {g.prompt_tokens} prompt + {g.new_tokens} new tokens in {g.seconds:.2f} s "
-                       f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
-                       f"adapter {g.adapter or adapters.BASE_CHOICE}"
-                       + (f" · **{g.approximate}**" if g.approximate else ""))
-        ui.copy_as_code(snippets.generate_code(loaded.spec, prompt, params, chat=chat, system=system, seed=seed,
-                                               adapter=adapter,
-                                               notes=snippets.page_only(fast_mode=fast, endpoint=remote)))
+with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the others keep working
+    prompt = st.text_area("Prompt", "What is the capital of France?", persist_state="session", key="pl_prompt")
+    params = sampling_widgets("pl")
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="pl_seed"))
+    c = st.columns(2)
+    fast = c[0].toggle("Fast mode (int8, approximate)", persist_state="session", key="pl_fast",
+                       help="An int8 copy of the base model on CPU: faster, outputs approximate.")
+    remote = c[1].toggle("Ask the endpoint", persist_state="session", key="pl_ep_use", disabled=endpoint is None)
+    if remote and endpoint is not None and st.button("Generate", type="primary", key="pl_ep_generate"):
+        stream = stream_endpoint(endpoint, prompt, params, system=system, seed=seed)
+        for warning in stream.warnings:
+            st.warning(warning)
+        st.write_stream(stream)
+        run_id = experiments.record_generation(endpoint, stream.result, user_prompt=prompt, chat=True,
+                                               system=system)
+        st.caption(f"Run {run_id} · endpoint **{endpoint.label}** · {stream.result.seconds:.2f} s · "
+                   f"stopped by {stream.result.finish_reason}")
+    elif not remote and st.button("Generate", type="primary", key="pl_generate"):
+        with ui.model_turn(loaded, hold=False):  # the stream's own thread takes the model
+            stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed,
+                                       adapter=adapter, fast=fast)
+        for warning in stream.warnings:
+            st.warning(warning)
+        st.write_stream(stream)
+        gen = stream.result
+        run_id = experiments.record_generation(loaded, gen, user_prompt=prompt, chat=chat, system=system)
+        st.session_state["pl_last"] = {"gen": gen, "params": params, "adapter": adapter, "run": run_id}
+        st.session_state.pop("pl_probs", None)
+    elif (last := st.session_state.get("pl_last")) is not None:
+        st.markdown(last["gen"].text)
+    if (last := st.session_state.get("pl_last")) is not None:
+        g = last["gen"]
+        st.caption(f"Run {last['run']} · {g.prompt_tokens} prompt + {g.new_tokens} new tokens in {g.seconds:.2f} s "
+                   f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
+                   f"adapter {g.adapter or adapters.BASE_CHOICE}"
+                   + (f" · **{g.approximate}**" if g.approximate else ""))
+    ui.copy_as_code(snippets.generate_code(loaded.spec, prompt, params, chat=chat, system=system, seed=seed,
+                                           adapter=adapter, notes=snippets.page_only(fast_mode=fast, endpoint=remote)))
 
-    with tabs[1]:
-        if (last := last_generation()) is not None:
-            g = last["gen"]
-            if st.session_state.get("pl_probs", (None,))[0] != last["run"]:
+with tabs[1], ui.guard("The Token view tab"):
+    if (last := last_generation()) is not None:
+        g = last["gen"]
+        if st.session_state.get("pl_probs", (None,))[0] != last["run"]:
+            with ui.model_turn(loaded):
                 st.session_state["pl_probs"] = (last["run"], token_probabilities(
                     loaded, g.prompt_ids, g.token_ids, top_k=5, adapter=last["adapter"]))
-            view = st.session_state["pl_probs"][1]
-            cols = st.columns(3)
-            cols[0].metric("Prompt perplexity", f"{view.prompt_perplexity:.2f}" if view.prompt_perplexity else "–")
-            mean_p = sum(t.prob for t in view.tokens) / max(len(view.tokens), 1)
-            cols[1].metric("Mean token probability", f"{mean_p:.3f}")
-            cols[2].metric("Tokens not ranked first", sum(t.rank > 1 for t in view.tokens))
-            st.plotly_chart(plots.token_probability_figure(view), key="pl_token_fig")
-
-    with tabs[2]:
-        if (last := last_generation()) is not None:
-            g, n = last["gen"], len(last["gen"].token_ids)
-            st.session_state.setdefault("pl_step", 0)
-            st.session_state["pl_step"] = min(st.session_state["pl_step"], n - 1)
-
-            def move(delta: int) -> None:
-                st.session_state["pl_step"] = max(0, min(n - 1, st.session_state["pl_step"] + delta))
-
-            cols = st.columns([1, 1, 6])
-            cols[0].button("◀ Back", key="pl_back", on_click=move, args=(-1,))
-            cols[1].button("Forward ▶", key="pl_forward", on_click=move, args=(1,))
-            step = cols[2].slider("Step", 0, max(n - 1, 1), persist_state="session",
-                                  key=ui.fit_kept("pl_step", 0, max(n - 1, 1)), disabled=n < 2)
-            view = open_step(loaded, g.prompt_ids, g.token_ids, step, last["params"], adapter=last["adapter"])
-            st.markdown("Generated so far: `" + (loaded.tokenizer.decode(g.token_ids[:step]) or " ") + "`")
-            st.plotly_chart(plots.decoding_step_figure(view), key="pl_step_fig")
-
-    with tabs[3]:
-        lens_text = st.text_input("Text", "The capital of France is", persist_state="session", key="pl_lens_text")
-        if st.button("Run logit lens", key="pl_lens"):
-            lens = logit_lens(loaded, lens_text, max_tokens=48, adapter=adapter)
-            st.plotly_chart(plots.logit_lens_figure(lens), key="pl_lens_fig")
-
-    with tabs[4]:
-        template = st.text_area("Template ({variables} are filled from the table)",
-                                "In one sentence, what is {thing} used for?", persist_state="session",
-                                key="pl_template")
-        names = template_variables(template)
-        defaults = {n: ["a hammer", "a compass", "yeast"] if n == "thing" else [""] * 3 for n in names}
-        rows = st.data_editor(pd.DataFrame(defaults or {"(no variables)": [""]}), num_rows="dynamic",
-                              key=f"pl_rows_{'_'.join(names)}")
-        sets = st.data_editor(pd.DataFrame([{"name": "greedy", "max_new_tokens": 16, "temperature": 0.0, "top_k": 0,
-                                             "top_p": 1.0, "repetition_penalty": 1.0}]),
-                              num_rows="dynamic", key="pl_sets")
-        cols = st.columns(4)
-        st.session_state.setdefault("pl_grid_ad", [adapter_choice])  # the grid starts with the adapter above
-        with cols[0]:
-            grid_adapters = ui.adapter_picker(loaded, "pl_grid_ad", label="Adapters", multiple=True)
-        repeats = int(cols[1].number_input("Repeats", 1, 16, 1, persist_state="session", key="pl_repeats"))
-        grid_seed = int(cols[2].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="pl_grid_seed"))
-        batch = int(cols[3].number_input("Batch size", 1, 32, 8, persist_state="session", key="pl_batch"))
-        with_endpoint = st.checkbox("Add the endpoint as a column", persist_state="session", key="pl_grid_ep",
-                                    disabled=endpoint is None)
-        grid_inputs = {
-            "template": template, "rows": [{n: str(r[n]) for n in names} for r in rows.to_dict("records")],
-            "param_sets": [{k: (int(v) if k in ("max_new_tokens", "top_k") else v) for k, v in s.items()
-                            if pd.notna(v)} for s in sets.to_dict("records")],
-            "adapters": [a.name if a else None for a in grid_adapters],
-            "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
-            "batch_size": batch, "endpoints": [endpoint.to_dict()] if with_endpoint and endpoint else []}
-        ui.copy_as_code(snippets.grid_code(loaded.spec, grid_inputs))
-        if st.button("Run grid", type="primary", key="pl_run_grid"):
-            cancel = st.empty()
-            cancel.button("Cancel", key="pl_cancel")  # any click re-runs the page, which stops the grid
-            spec = GridSpec.from_dict(grid_inputs)
-            bar = st.progress(0.0, text="Starting")
-            result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))
-            bar.empty()
-            cancel.empty()
-            run_id = experiments.record_grid(loaded, spec, result)
-            st.session_state["pl_grid"] = (run_id, result, spec)
-        if (grid := st.session_state.get("pl_grid")) is not None:
-            run_id, result, spec = grid
-            st.caption(f"Run {run_id} · {len(result.cells)} cells in {result.batches} batches, "
-                       f"{result.seconds:.1f} s")
-            for warning in result.warnings:
-                st.warning(warning)
-            table = pd.DataFrame([{"row": c.row, **c.variables,
-                                   "setting": f"{c.endpoint or c.adapter or adapters.BASE_CHOICE} · {c.params}",
-                                   "text": c.text}
-                                  for c in result.cells])
-            if spec.repeats == 1:
-                st.dataframe(table.pivot_table(index=["row", *template_variables(spec.template)],
-                                               columns="setting", values="text", aggfunc="first"),
-                             key="pl_grid_table")
-            else:
-                groups = table.groupby(["row", "setting"], sort=False)["text"].apply(list)
-                st.dataframe(pd.DataFrame([{"row": r, "setting": s, **vars(summarize_repeats(t))}
-                                           for (r, s), t in groups.items()]).drop(columns="counts"),
-                             key="pl_grid_table")
-
-    with tabs[5]:
-        ui.trash_notice("pl_h")
-        if asked := st.session_state.get("pl_h_confirm"):
-            ui.confirm_delete("pl_h", "history " + ", ".join(f"run {i}" for i in asked),
-                              lambda: [experiments.delete_run(i) for i in asked])
+        view = st.session_state["pl_probs"][1]
         cols = st.columns(3)
-        kind = cols[0].selectbox("Kind", ["all", "generate", "grid"], persist_state="session", key="pl_h_kind")
-        contains = cols[1].text_input("Contains", persist_state="session", key="pl_h_text")
-        runs = experiments.list_runs(model=loaded.info.name, kind=None if kind == "all" else kind, contains=contains)
-        st.dataframe(pd.DataFrame(experiments.runs_table(runs)), hide_index=True, key="pl_h_table")
-        ids = [r.id for r in runs]
-        st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
-        picked = cols[2].multiselect("Runs", ids, persist_state="session", key="pl_h_pick", max_selections=2)
-        cols = st.columns(6)
-        if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
+        cols[0].metric("Prompt perplexity", f"{view.prompt_perplexity:.2f}" if view.prompt_perplexity else "–")
+        mean_p = sum(t.prob for t in view.tokens) / max(len(view.tokens), 1)
+        cols[1].metric("Mean token probability", f"{mean_p:.3f}")
+        cols[2].metric("Tokens not ranked first", sum(t.rank > 1 for t in view.tokens))
+        st.plotly_chart(plots.token_probability_figure(view), key="pl_token_fig")
+
+with tabs[2], ui.guard("The Decoding step tab"):
+    if (last := last_generation()) is not None:
+        g, n = last["gen"], len(last["gen"].token_ids)
+        st.session_state.setdefault("pl_step", 0)
+        st.session_state["pl_step"] = min(st.session_state["pl_step"], n - 1)
+
+        def move(delta: int) -> None:
+            st.session_state["pl_step"] = max(0, min(n - 1, st.session_state["pl_step"] + delta))
+
+        cols = st.columns([1, 1, 6])
+        cols[0].button("◀ Back", key="pl_back", on_click=move, args=(-1,))
+        cols[1].button("Forward ▶", key="pl_forward", on_click=move, args=(1,))
+        step = cols[2].slider("Step", 0, max(n - 1, 1), persist_state="session",
+                              key=ui.fit_kept("pl_step", 0, max(n - 1, 1)), disabled=n < 2)
+        with ui.model_turn(loaded):
+            view = open_step(loaded, g.prompt_ids, g.token_ids, step, last["params"], adapter=last["adapter"])
+        st.markdown("Generated so far: `" + (loaded.tokenizer.decode(g.token_ids[:step]) or " ") + "`")
+        st.plotly_chart(plots.decoding_step_figure(view), key="pl_step_fig")
+
+with tabs[3], ui.guard("The Logit lens tab"):
+    lens_text = st.text_input("Text", "The capital of France is", persist_state="session", key="pl_lens_text")
+    if st.button("Run logit lens", key="pl_lens"):
+        with ui.model_turn(loaded):
+            lens = logit_lens(loaded, lens_text, max_tokens=48, adapter=adapter)
+        st.plotly_chart(plots.logit_lens_figure(lens), key="pl_lens_fig")
+
+with tabs[4], ui.guard("The Grid tab"):
+    template = st.text_area("Template ({variables} are filled from the table)",
+                            "In one sentence, what is {thing} used for?", persist_state="session",
+                            key="pl_template")
+    names = template_variables(template)
+    defaults = {n: ["a hammer", "a compass", "yeast"] if n == "thing" else [""] * 3 for n in names}
+    rows = st.data_editor(pd.DataFrame(defaults or {"(no variables)": [""]}), num_rows="dynamic",
+                          key=f"pl_rows_{'_'.join(names)}")
+    sets = st.data_editor(pd.DataFrame([{"name": "greedy", "max_new_tokens": 16, "temperature": 0.0, "top_k": 0,
+                                         "top_p": 1.0, "repetition_penalty": 1.0}]),
+                          num_rows="dynamic", key="pl_sets")
+    cols = st.columns(4)
+    st.session_state.setdefault("pl_grid_ad", [adapter_choice])  # the grid starts with the adapter above
+    with cols[0]:
+        grid_adapters = ui.adapter_picker(loaded, "pl_grid_ad", label="Adapters", multiple=True)
+    repeats = int(cols[1].number_input("Repeats", 1, 16, 1, persist_state="session", key="pl_repeats"))
+    grid_seed = int(cols[2].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="pl_grid_seed"))
+    batch = int(cols[3].number_input("Batch size", 1, 32, 8, persist_state="session", key="pl_batch"))
+    with_endpoint = st.checkbox("Add the endpoint as a column", persist_state="session", key="pl_grid_ep",
+                                disabled=endpoint is None)
+    grid_inputs = {
+        "template": template, "rows": [{n: str(r[n]) for n in names} for r in rows.to_dict("records")],
+        "param_sets": [{k: (int(v) if k in ("max_new_tokens", "top_k") else v) for k, v in s.items()
+                        if pd.notna(v)} for s in sets.to_dict("records")],
+        "adapters": [a.name if a else None for a in grid_adapters],
+        "repeats": repeats, "seed": grid_seed, "chat": chat, "system": system,
+        "batch_size": batch, "endpoints": [endpoint.to_dict()] if with_endpoint and endpoint else []}
+    ui.copy_as_code(snippets.grid_code(loaded.spec, grid_inputs))
+    if st.button("Run grid", type="primary", key="pl_run_grid"):
+        cancel = st.empty()
+        cancel.button("Cancel", key="pl_cancel")  # any click re-runs the page, which stops the grid
+        spec = GridSpec.from_dict(grid_inputs)
+        bar = st.progress(0.0, text="Starting")
+        with ui.model_turn(loaded):
+            result = generate_grid(loaded, spec, progress=lambda f, m: bar.progress(f, text=m))
+        bar.empty()
+        cancel.empty()
+        run_id = experiments.record_grid(loaded, spec, result)
+        st.session_state["pl_grid"] = (run_id, result, spec)
+    if (grid := st.session_state.get("pl_grid")) is not None:
+        run_id, result, spec = grid
+        st.caption(f"Run {run_id} · {len(result.cells)} cells in {result.batches} batches, "
+                   f"{result.seconds:.1f} s")
+        for warning in result.warnings:
+            st.warning(warning)
+        table = pd.DataFrame([{"row": c.row, **c.variables,
+                               "setting": f"{c.endpoint or c.adapter or adapters.BASE_CHOICE} · {c.params}",
+                               "text": c.text}
+                              for c in result.cells])
+        if spec.repeats == 1:
+            st.dataframe(table.pivot_table(index=["row", *template_variables(spec.template)],
+                                           columns="setting", values="text", aggfunc="first"),
+                         key="pl_grid_table")
+        else:
+            groups = table.groupby(["row", "setting"], sort=False)["text"].apply(list)
+            st.dataframe(pd.DataFrame([{"row": r, "setting": s, **vars(summarize_repeats(t))}
+                                       for (r, s), t in groups.items()]).drop(columns="counts"),
+                         key="pl_grid_table")
+
+with tabs[5], ui.guard("The History tab"):
+    ui.trash_notice("pl_h")
+    if asked := st.session_state.get("pl_h_confirm"):
+        ui.confirm_delete("pl_h", "history " + ", ".join(f"run {i}" for i in asked),
+                          lambda: [experiments.delete_run(i) for i in asked])
+    cols = st.columns(3)
+    kind = cols[0].selectbox("Kind", ["all", "generate", "grid"], persist_state="session", key="pl_h_kind")
+    contains = cols[1].text_input("Contains", persist_state="session", key="pl_h_text")
+    runs = experiments.list_runs(model=loaded.info.name, kind=None if kind == "all" else kind, contains=contains)
+    st.dataframe(pd.DataFrame(experiments.runs_table(runs)), hide_index=True, key="pl_h_table")
+    ids = [r.id for r in runs]
+    st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
+    picked = cols[2].multiselect("Runs", ids, persist_state="session", key="pl_h_pick", max_selections=2)
+    cols = st.columns(6)
+    if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
+        with ui.model_turn(loaded, hold=False):  # a generation streams: its own thread takes the model
             new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
-            st.success(f"Stored as run {new_id}.")
-            picked = [picked[0], new_id]
-        if cols[1].button("Diff", key="pl_h_compare", disabled=len(picked) != 2) or len(picked) == 2:
-            a, b = (experiments.get_run(i) for i in picked)
-            st.dataframe(pd.DataFrame(experiments.diff_runs(a, b)), hide_index=True, key="pl_h_cmp")
-        if cols[2].button("Delete", key="pl_h_delete", disabled=not picked):
-            ui.ask_delete("pl_h", list(picked))
-        cols[3].download_button("Export CSV", experiments.export_runs(runs, "csv"), "prompt-lab.csv", "text/csv")
-        cols[4].download_button("Export JSON", experiments.export_runs(runs, "json"), "prompt-lab.json",
-                                "application/json")
-        ui.notebook_download((lambda: notebook_export.prompt_run_notebook(experiments.get_run(picked[0])))
-                             if len(picked) == 1 else None, f"prompt-lab-run-{picked[0] if picked else ''}.ipynb",
-                             "pl_h_ipynb", where=cols[5])
-except WorkbenchError as err:
-    ui.show_error(err)
+        st.success(f"Stored as run {new_id}.")
+        picked = [picked[0], new_id]
+    if cols[1].button("Diff", key="pl_h_compare", disabled=len(picked) != 2) or len(picked) == 2:
+        a, b = (experiments.get_run(i) for i in picked)
+        st.dataframe(pd.DataFrame(experiments.diff_runs(a, b)), hide_index=True, key="pl_h_cmp")
+    if cols[2].button("Delete", key="pl_h_delete", disabled=not picked):
+        ui.ask_delete("pl_h", list(picked))
+    cols[3].download_button("Export CSV", experiments.export_runs(runs, "csv"), "prompt-lab.csv", "text/csv")
+    cols[4].download_button("Export JSON", experiments.export_runs(runs, "json"), "prompt-lab.json",
+                            "application/json")
+    ui.notebook_download((lambda: notebook_export.prompt_run_notebook(experiments.get_run(picked[0])))
+                         if len(picked) == 1 else None, f"prompt-lab-run-{picked[0] if picked else ''}.ipynb",
+                         "pl_h_ipynb", where=cols[5])

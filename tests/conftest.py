@@ -44,6 +44,22 @@ def workspace_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(scope="module")
+def workspace_with_adapter(smollm2, tmp_path_factory):
+    """A workspace holding one registered random adapter for SmolLM2 (`page-lora`), for the whole module."""
+    import importlib.util
+
+    # The helper lives in tests/evaluate/test_run.py; load it by path (tests/e2e has a namesake).
+    helper = Path(__file__).parent / "evaluate" / "test_run.py"
+    spec = importlib.util.spec_from_file_location("unit_test_evaluate", helper)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(tmp_path_factory.mktemp("adapter-home")))
+        module.make_random_adapters(smollm2, ["page-lora"])
+        yield os.environ["WORKBENCH_HOME"]
+
+
 def pytest_collection_modifyitems(items):
     """Browser tests last: they are the slowest, and a failure in core tests should show first."""
     items.sort(key=lambda item: "/e2e/" in str(item.fspath))

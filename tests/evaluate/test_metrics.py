@@ -154,7 +154,7 @@ def test_history_saves_lists_and_exports(workspace_home):
     assert runs.iloc[0]["run_id"] == run_id and runs.iloc[0]["models"] == "base"
     scores = eval_history.run_scores([run_id])
     assert set(scores["key"]) == {"bleu", "exact_match"}
-    csv = eval_history.export_scores(scores, "csv")
+    csv = eval_history.export_table(scores, "csv")
     assert csv.splitlines()[0] == ",".join(eval_history.SCORE_COLUMNS)
-    assert json.loads(eval_history.export_scores(scores, "json"))[0]["run_id"] == run_id
+    assert json.loads(eval_history.export_table(scores, "json"))[0]["run_id"] == run_id
     assert len(eval_history.run_examples(run_id)["base"]) == len(HYPS)

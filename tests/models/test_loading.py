@@ -86,3 +86,52 @@ def test_cuda_request_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is visible")
     with pytest.raises(ModelLoadError, match="CUDA"):
         models.load(ModelSpec("minilm-l6", device="cuda"))
+
+
+def _hold_lock(loaded, release):
+    """A thread that holds the model's lock (as another tab's grid does) until `release` is set."""
+    import threading
+
+    taken = threading.Event()
+
+    def hold():
+        with loaded.lock:
+            taken.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert taken.wait(10)
+    return thread
+
+
+def test_model_turn_reports_busy_once_while_another_thread_holds_the_lock_then_runs(smollm2):
+    import threading
+    import time
+
+    release, said, ticks = threading.Event(), [], []
+    holder = _hold_lock(smollm2, release)
+    threading.Timer(0.8, release.set).start()
+    started = time.monotonic()
+    with models.model_turn(smollm2, lambda: said.append("busy"), still_waiting=lambda: ticks.append(1), poll=0.05):
+        waited = time.monotonic() - started
+        assert not holder.is_alive()  # the other run finished first
+        # reentrant: the core's own `with loaded.lock:` inside the turn runs, no deadlock
+        assert generate_greedy(smollm2, "The capital of France is", max_new_tokens=2).new_tokens == 2
+    assert said == ["busy"] and waited >= 0.7 and len(ticks) >= 5
+    assert smollm2.lock.acquire(blocking=False)  # released after the block
+    smollm2.lock.release()
+
+
+def test_model_turn_on_a_free_model_says_nothing_and_hold_false_hands_the_lock_back(smollm2):
+    import threading
+
+    said = []
+    with models.model_turn(smollm2, lambda: said.append("busy"), hold=False):
+        others = []
+        probe = threading.Thread(target=lambda: others.append(smollm2.lock.acquire(timeout=1) and
+                                                              smollm2.lock.release() is None))
+        probe.start()
+        probe.join()
+        assert others == [True]  # another thread (the stream's worker) can take the model inside the block
+    assert said == []

@@ -17,6 +17,9 @@ def test_evaluate_page_scores_base_and_adapter_and_records_the_run(workspace_wit
     verdicts = at.dataframe[1].value  # the paired-difference table
     assert set(verdicts["model"]) == {"page-lora"} and set(verdicts["key"]) == {"perplexity", "exact_match"}
     assert "run_id" in at.dataframe[-1].value.columns  # history lists the run
+    downloads = [d.proto for d in at.get("download_button")]
+    for what in ("Per-example rows", "Paired differences"):  # the run just made, and the run picked in History
+        assert sum(d.label.startswith(what) and not d.disabled for d in downloads) == 4
 
 
 def test_evaluate_page_reports_bad_metric_for_text_set(workspace_with_adapter, open_page):

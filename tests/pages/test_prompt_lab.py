@@ -52,3 +52,29 @@ def test_adapter_picker_lists_registered_adapters_and_the_picked_one_runs(worksp
     at.button(key="pl_generate").click().run()
     assert not at.exception, at.exception
     assert any("adapter page-lora" in c.value for c in at.caption)
+
+
+def _tab(at: AppTest, label: str):
+    return next(t for t in at.tabs if t.label == label)
+
+
+def test_an_empty_prompt_is_one_error_in_the_generate_tab_and_the_other_tabs_keep_rendering(workspace_home,
+                                                                                            open_page):
+    at = open_page("prompt_lab")
+    at.text_area(key="pl_prompt").set_value("   ")
+    at.button(key="pl_generate").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["field `prompt`: the prompt is empty"]
+    assert len(_tab(at, "Generate").error) == 1
+    history = _tab(at, "History")
+    assert not history.error and len(history.dataframe) == 1  # the runs table, empty in a fresh workspace
+    assert _tab(at, "Grid").text_area(key="pl_template").value  # the grid's form is there too
+
+
+def test_a_malformed_template_is_one_error_in_the_grid_tab_and_history_still_renders(workspace_home, open_page):
+    at = open_page("prompt_lab")
+    at.text_area(key="pl_template").set_value("What is {thing used for?").run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "the template is malformed" in at.error[0].value
+    assert len(_tab(at, "Grid").error) == 1
+    assert len(_tab(at, "History").dataframe) == 1 and _tab(at, "Generate").button(key="pl_generate")

@@ -1,4 +1,5 @@
-"""`workbench eval MODEL DATA [--adapter DIR ...] --metrics ... --json [--per-example]`."""
+"""`workbench eval MODEL DATA [--adapter DIR ...] --metrics ... --json [--per-example] [--examples-csv FILE]
+[--paired-csv FILE]`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per model")
     p.add_argument("--per-example", action="store_true", help="include per-example records (with --json)")
     p.add_argument("--save", action="store_true", help="record the run in the workspace store")
+    p.add_argument("--examples-csv", metavar="FILE", help="write one row per model and example (prompt, reference, "
+                                                          "prediction, per-example scores) to FILE")
+    p.add_argument("--paired-csv", metavar="FILE", help="write each score's difference against the first model, "
+                                                        "with its paired-bootstrap interval, to FILE")
     p.set_defaults(func=run_eval)
 
 
@@ -54,6 +59,29 @@ def _endpoints(args: argparse.Namespace) -> list:
             for url, name in zip(args.endpoint, args.endpoint_model, strict=True)]
 
 
+def _check_export_folders(args: argparse.Namespace) -> None:
+    """Before the model loads: each CSV asked for goes to a folder that exists (not found after a long run)."""
+    from pathlib import Path
+
+    for name in ("examples_csv", "paired_csv"):
+        target = getattr(args, name)
+        if target and not Path(target).expanduser().resolve().parent.is_dir():
+            raise InvalidSetting(f"the folder of {target} does not exist", field=name.replace("_", "-"))
+
+
+def _write_exports(args: argparse.Namespace, report) -> None:
+    """The CSV files asked for, spreadsheet-safe, as the Evaluate page's downloads."""
+    from pathlib import Path
+
+    from workbench.evaluate import history as eval_history
+
+    for target, table in ((args.examples_csv, eval_history.report_examples),
+                          (args.paired_csv, eval_history.paired_rows)):
+        if target:
+            text = eval_history.export_table(table(report), "csv")
+            Path(target).expanduser().write_text(text, encoding="utf-8", newline="")
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -66,6 +94,7 @@ def run_eval(args: argparse.Namespace) -> int:
         dataset = replace(dataset, examples=dataset.examples[:args.limit])
     metrics = [x.strip() for x in args.metrics.split(",") if x.strip()]
     check_metrics(dataset, metrics)  # before the model loads: bad input fails in a second
+    _check_export_folders(args)
     options = EvalOptions(batch_size=args.batch_size, chat=args.chat, add_bos=not args.no_bos,
                           max_new_tokens=args.max_new_tokens, window=args.window, stride=args.stride)
     adapter_list = ([] if args.no_base else [None]) + [_adapter_path(a) for a in args.adapter] + \
@@ -81,6 +110,7 @@ def run_eval(args: argparse.Namespace) -> int:
     report = evaluate_models(loaded, adapter_list, dataset, metrics, options, progress)
     if args.save:
         eval_history.save_run(report)
+    _write_exports(args, report)
     for result in report.results:
         summary = result.summary()
         if args.per_example:

@@ -20,6 +20,7 @@ from workbench.models.loading import (
     load,
     locate,
     model_info,
+    model_turn,
     prepare_smollm2,
     resolve_device,
     resolve_dtype,
@@ -27,5 +28,5 @@ from workbench.models.loading import (
 
 __all__ = ["ATTENTION_IMPLEMENTATIONS", "DEFAULT_MODEL", "DEVICES", "DTYPES", "EMBEDDED", "KINDS", "SMOLLM2_GGUF",
            "EmbeddedModel", "LoadedModel", "ModelInfo", "ModelSpec", "attention_implementation", "embedded_available",
-           "installed_package_dir", "list_models", "load", "locate", "model_info", "prepare_smollm2",
+           "installed_package_dir", "list_models", "load", "locate", "model_info", "model_turn", "prepare_smollm2",
            "resolve_device", "resolve_dtype"]

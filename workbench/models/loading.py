@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +120,32 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+
+BUSY_AFTER_S = 0.2  # a caller that waits longer than this for the model says so (`model_turn`)
+
+
+@contextlib.contextmanager
+def model_turn(loaded: LoadedModel, on_busy: Callable[[], None], *, hold: bool = True,
+               still_waiting: Callable[[], None] | None = None, poll: float = BUSY_AFTER_S) -> Iterator[LoadedModel]:
+    """Take the model's lock for a block. When another caller holds it (another tab's grid or stream), call
+    `on_busy` once, so a page can say it waits, then wait, calling `still_waiting` every `poll` seconds (where a
+    page may stop waiting by raising). The lock stays reentrant: the core's own `with loaded.lock:` inside the block
+    goes straight in. `hold=False` only waits until the model is free and hands the lock back at once, for work
+    whose own thread takes it (a streamed generation would wait forever on a lock this thread keeps)."""
+    if not loaded.lock.acquire(timeout=poll):
+        on_busy()
+        while not loaded.lock.acquire(timeout=poll):
+            if still_waiting is not None:
+                still_waiting()
+    if not hold:
+        loaded.lock.release()
+        yield loaded
+        return
+    try:
+        yield loaded
+    finally:
+        loaded.lock.release()
 
 
 def installed_package_dir(package: str) -> Path | None:
