@@ -385,6 +385,19 @@ def open_page(file: str, label: str, preset: dict, *, key: str, where=st, help_t
         st.switch_page(str(ROOT / "pages" / file))
 
 
+def chart(fig, *, key: str, where=st, **kwargs):
+    """A Plotly chart whose toolbar camera downloads an SVG (vector, for a paper), with a PNG download under it
+    that is drawn only when clicked (kaleido with the system chromium). Returns the chart's selection event."""
+    from workbench.results import figure_image
+
+    config = {"toImageButtonOptions": {"format": "svg", "filename": key}, "displaylogo": False}
+    event = where.plotly_chart(fig, key=key, config=config, **kwargs)
+    where.download_button("PNG", lambda: figure_image(fig), f"{key}.png", "image/png", key=f"{key}_png",
+                          icon=":material/download:", type="tertiary",
+                          help="This chart as a PNG image (the toolbar's camera saves an SVG).")
+    return event
+
+
 def copy_as_code(snippet: Snippet) -> None:
     """"Copy as code": the snippet that reproduces this view with `import workbench as wb` (the block has a copy
     button), built by `workbench.snippets` from the page's current inputs."""

@@ -109,17 +109,17 @@ def generated_view() -> None:
     st.markdown(f"Generated ({g.steps} tokens, {g.seconds:.1f} s): {shown}")
     keys = np.arange(chosen)
     labels = plots.position_labels(g.tokens, keys)
-    st.plotly_chart(plots.head_heatmap(g.rows[step][layer].astype(np.float32), [f"H{h}" for h in range(info.heads)],
-                                       labels, title=f"Step {step}: token {chosen} `{g.tokens[chosen]}`, layer "
-                                                     f"{layer}, every head (query: position {chosen - 1})"),
-                    key="attn_gen_heads")
-    st.plotly_chart(plots.layers_by_key(g.rows[step].astype(np.float32).mean(1), labels,
-                                        f"Step {step}: every layer, mean over heads"), key="attn_gen_layers")
+    ui.chart(plots.head_heatmap(g.rows[step][layer].astype(np.float32), [f"H{h}" for h in range(info.heads)],
+                                labels, title=f"Step {step}: token {chosen} `{g.tokens[chosen]}`, layer "
+                                              f"{layer}, every head (query: position {chosen - 1})"),
+             key="attn_gen_heads")
+    ui.chart(plots.layers_by_key(g.rows[step].astype(np.float32).mean(1), labels,
+                                 f"Step {step}: every layer, mean over heads"), key="attn_gen_layers")
     alternatives = token_labels(loaded.tokenizer, [int(i) for i in g.top_ids[step]])
     if len(set(alternatives)) < len(alternatives):  # a category axis merges equal labels
         alternatives = [f"{a} ({int(i)})" for a, i in zip(alternatives, g.top_ids[step])]
-    st.plotly_chart(plots.generation_step(alternatives, g.top_probs[step], g.entropy, step,
-                                          g.tokens[g.prompt_len:]), key="attn_gen_step_fig")
+    ui.chart(plots.generation_step(alternatives, g.top_probs[step], g.entropy, step,
+                                   g.tokens[g.prompt_len:]), key="attn_gen_step_fig")
 
 
 def attribution_view() -> None:
@@ -154,15 +154,15 @@ def attribution_view() -> None:
                    icon=":material/history:")
     shown = panel.attributions[method]
     gap = f"; integrated gradients miss completeness by {shown.completeness_gap:.1%}" if method == "ig" else ""
-    st.plotly_chart(plots.attribution_bars(shown.tokens, shown.scores, visible=shown.visible,
-                                           title=f"{attr.METHODS[method]} of the {shown.output}"), key="attn_attr_fig")
+    ui.chart(plots.attribution_bars(shown.tokens, shown.scores, visible=shown.visible,
+                                    title=f"{attr.METHODS[method]} of the {shown.output}"), key="attn_attr_fig")
     st.caption(f"f = {shown.value:.4f}, baseline {shown.baseline_value:.4f}{gap}. Kept in the baseline (no "
                "attribution): special tokens and a causal model's first token.")
     st.subheader("Faithfulness")
     (st.warning if panel.disagree else st.info)(panel.message)
-    st.plotly_chart(plots.attribution_strips(shown.tokens, panel.scores, attr.PANEL_METHODS), key="attn_attr_strips")
-    st.plotly_chart(plots.correlation_matrix(panel.correlations, attr.PANEL_METHODS, threshold=panel.threshold),
-                    key="attn_attr_corr")
+    ui.chart(plots.attribution_strips(shown.tokens, panel.scores, attr.PANEL_METHODS), key="attn_attr_strips")
+    ui.chart(plots.correlation_matrix(panel.correlations, attr.PANEL_METHODS, threshold=panel.threshold),
+             key="attn_attr_corr")
 
 
 def contributions_view() -> None:
@@ -184,13 +184,13 @@ def contributions_view() -> None:
     trace = kept[1]
     graph = contrib.contribution_graph(trace, int(token), float(threshold))
     where = f"token {graph.token} {graph.tokens[graph.token]!r}" + (f" with {graph.adapter}" if graph.adapter else "")
-    st.plotly_chart(plots.contribution_graph(graph.nodes_frame(), graph.to_frame(), graph.tokens, graph.n_layers,
-                                             title=f"Contributions to {where}"),
-                    key="attn_ctb_graph", on_select=open_clicked_edge, selection_mode="points")
+    ui.chart(plots.contribution_graph(graph.nodes_frame(), graph.to_frame(), graph.tokens, graph.n_layers,
+                                      title=f"Contributions to {where}"),
+             key="attn_ctb_graph", on_select=open_clicked_edge, selection_mode="points")
     st.caption(f"{len(graph.edges)} edges above {graph.threshold:g} from one pass in {trace.seconds:.1f} s. Click a "
                "head edge to open that head's map.")
-    st.plotly_chart(plots.importance_heatmap(contrib.component_importance(trace, graph.token),
-                                             f"Component importance at {where}"), key="attn_ctb_importance")
+    ui.chart(plots.importance_heatmap(contrib.component_importance(trace, graph.token),
+                                      f"Component importance at {where}"), key="attn_ctb_importance")
     c = st.columns(2)
     v_layer = c[0].selectbox("Vocabulary projection: layer", range(trace.n_layers), trace.n_layers - 1,
                              persist_state="session", key=ui.fit_kept("attn_ctb_vlayer", options=range(trace.n_layers)))
@@ -198,9 +198,9 @@ def contributions_view() -> None:
     part = c[1].selectbox("Component", parts, 2, persist_state="session",
                           key=ui.fit_kept("attn_ctb_part", options=parts))
     vp = contrib.vocabulary_projection(loaded, trace, int(v_layer), part, graph.token)
-    st.plotly_chart(plots.vocabulary_bars(vp.promoted, vp.promoted_logits, vp.suppressed, vp.suppressed_logits,
-                                          f"Layer {v_layer} {part} at {where}: tokens it promotes and suppresses"),
-                    key="attn_ctb_vocab")
+    ui.chart(plots.vocabulary_bars(vp.promoted, vp.promoted_logits, vp.suppressed, vp.suppressed_logits,
+                                   f"Layer {v_layer} {part} at {where}: tokens it promotes and suppresses"),
+             key="attn_ctb_vocab")
 
 
 def open_clicked_edge() -> None:
@@ -280,13 +280,13 @@ try:
         cap = capture((layer,))
         mv = views.map_view(shown_head(cap, layer, head), tokens, causal=causal, start=start, end=end,
                             rows=views.query_rows(rows_text, n), hide_first=hide_first)
-        st.plotly_chart(plots.head_heatmap(mv.matrix, mv.query_labels, mv.key_labels, masked=mv.masked,
-                                           title=f"Layer {layer}, head {head}{weighting}"), key="attn_head_fig")
+        ui.chart(plots.head_heatmap(mv.matrix, mv.query_labels, mv.key_labels, masked=mv.masked,
+                                    title=f"Layer {layer}, head {head}{weighting}"), key="attn_head_fig")
         st.caption(f"Captured in {cap.seconds:.1f} s. " + mv.note)
     elif view == "All heads":
         cap = capture((0,), scan=True)
-        st.plotly_chart(plots.thumbnail_grid(cap.overview, cap.statistics, causal=causal, selected=(layer, head)),
-                        key="attn_grid", on_select=open_clicked_head, selection_mode="points", width="content")
+        ui.chart(plots.thumbnail_grid(cap.overview, cap.statistics, causal=causal, selected=(layer, head)),
+                 key="attn_grid", on_select=open_clicked_head, selection_mode="points", width="content")
         st.caption(f"{info.layers} layers x {info.heads} heads, each tile scaled to its own maximum"
                    + (f", {len(cap.overview_edges) - 1} token blocks a side" if n > OVERVIEW else "")
                    + ". Click a tile (or pick Layer and Head above) to open it.")
@@ -296,17 +296,17 @@ try:
         cap = capture((layer,))
         out, into = core.token_flow(cap, layer, int(token))
         keys = np.arange(start, end)
-        st.plotly_chart(plots.token_lines(out[:, keys], tokens, keys, int(token)), key="attn_lines_out")
-        st.plotly_chart(plots.token_lines(into[:, keys], tokens, keys, int(token), direction="is attended by"),
-                        key="attn_lines_in")
+        ui.chart(plots.token_lines(out[:, keys], tokens, keys, int(token)), key="attn_lines_out")
+        ui.chart(plots.token_lines(into[:, keys], tokens, keys, int(token), direction="is attended by"),
+                 key="attn_lines_in")
         scan = capture((0,), scan=True)
         rows, starts = views.focus_across_layers(scan, int(token))
-        st.plotly_chart(plots.layers_by_key(rows, [f"{s} {tokens[s]}" for s in starts],
-                                            f"Token {token} across layers (mean over heads)"), key="attn_layers")
+        ui.chart(plots.layers_by_key(rows, [f"{s} {tokens[s]}" for s in starts],
+                                     f"Token {token} across layers (mean over heads)"), key="attn_layers")
     elif view == "Statistics":
         stats = capture((0,), scan=True).statistics
         value = st.selectbox("Colour by", list(core.STATISTIC_LEGEND), persist_state="session", key="attn_stat")
-        st.plotly_chart(plots.statistics_heatmap(stats, value), key="attn_stats_fig")
+        ui.chart(plots.statistics_heatmap(stats, value), key="attn_stats_fig")
         st.dataframe(stats.round(3), hide_index=True, width="stretch", key="attn_stats_table")
         st.markdown("\n".join(f"- **{k}**: {v}" for k, v in core.STATISTIC_LEGEND.items()))
         st.markdown("\n".join(f"- **{k}** ({plots.KIND_MARK[k] or 'no mark'}): {v}"
@@ -318,8 +318,8 @@ try:
             else core.mean_over_heads(cap, layer)
         mean = views.map_view(heads_mean, tokens, causal=causal, start=start, end=end,
                               hide_first=hide_first)
-        st.plotly_chart(plots.head_heatmap(mean.matrix, mean.query_labels, mean.key_labels, masked=mean.masked,
-                                           title=f"Layer {layer}: mean over heads{weighting}"), key="attn_mean_fig")
+        ui.chart(plots.head_heatmap(mean.matrix, mean.query_labels, mean.key_labels, masked=mean.masked,
+                                    title=f"Layer {layer}: mean over heads{weighting}"), key="attn_mean_fig")
         if n <= FULL_ALL_LAYERS:
             full = capture(None)
             roll = views.map_view(core.rollout(full.pattern[: layer + 1]), tokens, causal=causal,
@@ -331,8 +331,8 @@ try:
             block_tokens = [f"{a}-{b - 1} {tokens[a]}…" for a, b in zip(edges[:-1], edges[1:])]
             roll = views.map_view(core.rollout(scan.overview[: layer + 1]), block_tokens, causal=causal)
             title = f"Attention rollout over {len(block_tokens)} token blocks, layers 0-{layer} (approximate)"
-        st.plotly_chart(plots.head_heatmap(roll.matrix, roll.query_labels, roll.key_labels, masked=roll.masked,
-                                           title=title), key="attn_rollout_fig")
+        ui.chart(plots.head_heatmap(roll.matrix, roll.query_labels, roll.key_labels, masked=roll.masked,
+                                    title=title), key="attn_rollout_fig")
     elif view == "Row math":
         query = st.number_input("Query token", 0, n - 1, n - 1, persist_state="session",
                                 key=ui.fit_kept("attn_query", 0, n - 1))
@@ -345,8 +345,8 @@ try:
                    f"`{tokens[int(query)]}`; q and k from the layer's own projections"
                    + (", rotary position embedding applied." if m.rotary else "."))
         keys = np.arange(start, min(end, n))
-        st.plotly_chart(plots.row_math_figure(m.scores[keys], m.weights[keys], m.visible[keys],
-                                              plots.position_labels(tokens, keys)), key="attn_math_fig")
+        ui.chart(plots.row_math_figure(m.scores[keys], m.weights[keys], m.visible[keys],
+                                       plots.position_labels(tokens, keys)), key="attn_math_fig")
         st.dataframe(pd.DataFrame({"key": plots.position_labels(tokens, keys), "q·k": (m.keys @ m.q)[keys],
                                    "score": m.scores[keys], "masked": ~m.visible[keys], "weight": m.weights[keys],
                                    "captured": cap.head(layer, head)[int(query), keys]}),
@@ -366,6 +366,8 @@ try:
             html = bertviz_view.bertviz_html(capture(tuple(sorted(picked))), kind)
             st.caption(f"bertviz {kind} view, {len(picked)} layer(s), {ui.human_bytes(len(html))} of HTML; "
                        "scripts served by the app (no CDN).")
+            st.download_button("Download this bertviz view (HTML)", html, f"bertviz-{kind}.html", "text/html",
+                               key="attn_bv_download", icon=":material/download:")
             components.html(html, height=420 + (180 * len(picked) if kind == "model" else 0), scrolling=True)
 except WorkbenchError as err:
     ui.show_error(err)

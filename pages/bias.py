@@ -112,7 +112,7 @@ def draw_result(probe, result) -> None:
     for column, head in zip(st.columns(len(probe.headlines)), probe.headlines):
         column.metric(head.label.format(**s), head.value.format(**s), help=head.help and head.help.format(**s))
     for view in probe.figures:
-        st.plotly_chart(view.draw(s, result.tables), key=view.key)
+        ui.chart(view.draw(s, result.tables), key=view.key)
         st.caption(view.caption.format(**s))
     for view in probe.tables:
         if view.title:
@@ -147,7 +147,7 @@ with tabs[-1]:
             st.markdown(f"**{name}**: base model (blue) vs adapter **{tuned.adapter}** (orange)")
             st.dataframe(changes["summary"], hide_index=True, width="stretch")
             metric = bias.PROBES[name].group_metric[2]
-            st.plotly_chart(plots.before_after_groups(changes["groups"], metric), key="bias_compare_chart")
+            ui.chart(plots.before_after_groups(changes["groups"], metric), key="bias_compare_chart")
             st.caption(f"The same probe, data and sample on both; change = adapter − base in `{metric}`. A change "
                        "inside the intervals shown on the probe tabs may be noise, not an effect of the fine-tune.")
             st.dataframe(pd.DataFrame(changes["groups"]), hide_index=True, width="stretch")

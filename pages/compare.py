@@ -95,8 +95,8 @@ else:
     st.caption(f"Green: the adapter made the token likelier; red: less likely. Total shift "
                f"{shift.shift.sum():+.2f} nats over {len(shift.tokens)} tokens "
                f"(sequence probability × {np.exp(min(shift.shift.sum(), 700)):.3g}).")
-    st.plotly_chart(plots.shift_bars(shift.tokens, shift.shift, shift.logp_base, shift.logp_tuned, sbs.adapter),
-                    width="stretch", key="cmp_shift")
+    ui.chart(plots.shift_bars(shift.tokens, shift.shift, shift.logp_base, shift.logp_tuned, sbs.adapter),
+             width="stretch", key="cmp_shift")
 
 st.subheader("Attention diff")
 cols = st.columns([3, 1, 1])
@@ -138,17 +138,17 @@ if diff is not None:
     heads = range(diff.divergence.shape[1])
     head = picker[1].selectbox("Head", heads, persist_state="session", key=ui.fit_kept("cmp_head", options=heads))
     heat, side = st.columns([3, 1])
-    heat.plotly_chart(plots.divergence_heatmap(diff.divergence, diff.layers, compare.MEASURES[diff.measure],
-                                               diff.adapter, (layer, head)),
-                      width="stretch", key="cmp_heat", on_select=open_clicked_head, selection_mode="points")
+    ui.chart(plots.divergence_heatmap(diff.divergence, diff.layers, compare.MEASURES[diff.measure],
+                                      diff.adapter, (layer, head)),
+             width="stretch", key="cmp_heat", on_select=open_clicked_head, selection_mode="points", where=heat)
     side.markdown("**Most changed heads**")
     side.dataframe(ranking, hide_index=True, height=390)
     if diff.truncated:
         st.caption(f"The text was cut to {len(diff.tokens)} tokens.")
     st.caption("Click a cell (or pick Layer and Head) to open that head; a new diff opens the most changed head.")
     base_map, tuned_map = diff.head_maps(layer, head)
-    st.plotly_chart(plots.head_maps(base_map, tuned_map, diff.tokens, layer, head, diff.adapter),
-                    width="stretch", key="cmp_maps")
+    ui.chart(plots.head_maps(base_map, tuned_map, diff.tokens, layer, head, diff.adapter),
+             width="stretch", key="cmp_maps")
     ui.open_page("attention.py", f"Open layer {layer}, head {head} in Attention",
                  {"attn_text": st.session_state.get("cmp_diff_text", text), "attn_chat": False,
                   "attn_layer": int(layer), "attn_head": int(head), "attn_view": "One head"}, key="cmp_to_attn",

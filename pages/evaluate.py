@@ -85,6 +85,22 @@ ui.copy_as_code(snippets.evaluate_code(
     notes=snippets.page_only(uploaded_file=set_choice == UPLOAD, endpoint=endpoint is not None)))
 
 
+def open_in_compare(report) -> None:
+    """One example opened on the Compare page: its prompt through the base and the run's (last) adapter."""
+    registered = {a.name for a in adapters.list_adapters(loaded.info.name)}
+    tuned = [r.label for r in report.results if r.label in registered]
+    prompted = {e.line: e.prompt for e in report.dataset.examples if e.prompt}
+    if not tuned or not prompted:
+        return
+    c = st.columns([1, 2])
+    line = c[0].selectbox("Example (line) to open in Compare", list(prompted), persist_state="session",
+                          key=ui.fit_kept("ev_to_cmp_line", options=list(prompted)))
+    ui.open_page("compare.py", f"Open line {line} in Compare with {tuned[-1]}",
+                 {"cmp_prompt": prompted[line], "cmp_adapter": tuned[-1], "cmp_chat": report.options.chat},
+                 key="ev_to_cmp", where=c[1], help_text="This prompt through the base and the adapter, side by "
+                                                         "side, with the log-prob shift and the attention diff")
+
+
 def export_buttons(prefix: str, run_id: int, examples, paired) -> None:
     """Per-example rows and paired differences of one run, each as CSV and JSON (spreadsheet-safe CSV)."""
     cols = st.columns(4)
@@ -124,12 +140,12 @@ if report is not None:
     for note in report.warnings:  # lengths cut to the context, metrics an endpoint cannot give
         st.warning(note, icon=":material/content_cut:")
     scores = plots.scores_table(report.results)
-    st.plotly_chart(plots.score_bars(scores), width="stretch", key="ev_bars")
+    ui.chart(plots.score_bars(scores), width="stretch", key="ev_bars")
     wide = scores.assign(shown=[f"{v:.4g} [{lo:.4g}, {hi:.4g}]" for v, lo, hi in
                                 zip(scores["value"], scores["low"], scores["high"])])
     st.dataframe(wide.pivot(index="model", columns="key", values="shown").fillna("—"), width="stretch")
     if not report.comparisons.empty:
-        st.plotly_chart(plots.difference_forest(report.comparisons), width="stretch", key="ev_forest")
+        ui.chart(plots.difference_forest(report.comparisons), width="stretch", key="ev_forest")
         st.dataframe(report.comparisons.assign(verdict=["clear" if c else "within noise"
                                                         for c in report.comparisons["clear"]]),
                      hide_index=True, width="stretch")
@@ -154,6 +170,7 @@ if report is not None:
     if "change" in table:
         styled = styled.map(change_colour, subset=["change"])
     st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(table) + 1) + 3))
+    open_in_compare(report)
     export_buttons("ev_cur", st.session_state["ev_run_id"], eval_history.report_examples(report),
                    eval_history.paired_rows(report))
 

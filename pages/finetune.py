@@ -74,7 +74,7 @@ def data_section() -> tuple[Path | None, int, float, bool]:
     with st.expander("Preview and token lengths", expanded=not report["errors"]):
         st.dataframe(pd.DataFrame(report["preview"]), hide_index=True, width="stretch")
         if report["lengths"]:
-            st.plotly_chart(plots.token_length_histogram(report["lengths"], max_length), key="ft_hist")
+            ui.chart(plots.token_length_histogram(report["lengths"], max_length), key="ft_hist")
     return path, max_length, val_fraction, not report["errors"] and report["rows"] > 0
 
 
@@ -196,7 +196,7 @@ def job_view() -> None:
     elif row["message"]:
         st.info(row["message"])
     if metrics:
-        st.plotly_chart(plots.training_curves(metrics, f"{row['adapter']} ({job_id})"), key="ft_curve")
+        ui.chart(plots.training_curves(metrics, f"{row['adapter']} ({job_id})"), key="ft_curve")
     job_controls(job_id, row)
     job_files(row, metrics)
 

@@ -87,6 +87,11 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
                    f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
                    f"adapter {g.adapter or adapters.BASE_CHOICE}"
                    + (f" · **{g.approximate}**" if g.approximate else ""))
+        ui.open_page("attention.py", "Inspect attention on prompt + output",
+                     {"attn_text": loaded.tokenizer.decode(list(g.prompt_ids) + list(g.token_ids)), "attn_chat": False,
+                      "attn_view": "One head"}, key="pl_to_attn",
+                     help_text="The Attention page on exactly the tokens the model read and wrote (chat template "
+                               "included)")
     ui.copy_as_code(snippets.generate_code(loaded.spec, prompt, params, chat=chat, system=system, seed=seed,
                                            adapter=adapter, notes=snippets.page_only(fast_mode=fast, endpoint=remote)))
 
@@ -103,7 +108,7 @@ with tabs[1], ui.guard("The Token view tab"):
         mean_p = sum(t.prob for t in view.tokens) / max(len(view.tokens), 1)
         cols[1].metric("Mean token probability", f"{mean_p:.3f}")
         cols[2].metric("Tokens not ranked first", sum(t.rank > 1 for t in view.tokens))
-        st.plotly_chart(plots.token_probability_figure(view), key="pl_token_fig")
+        ui.chart(plots.token_probability_figure(view), key="pl_token_fig")
 
 with tabs[2], ui.guard("The Decoding step tab"):
     if (last := last_generation()) is not None:
@@ -122,14 +127,14 @@ with tabs[2], ui.guard("The Decoding step tab"):
         with ui.model_turn(loaded):
             view = open_step(loaded, g.prompt_ids, g.token_ids, step, last["params"], adapter=last["adapter"])
         st.markdown("Generated so far: `" + (loaded.tokenizer.decode(g.token_ids[:step]) or " ") + "`")
-        st.plotly_chart(plots.decoding_step_figure(view), key="pl_step_fig")
+        ui.chart(plots.decoding_step_figure(view), key="pl_step_fig")
 
 with tabs[3], ui.guard("The Logit lens tab"):
     lens_text = st.text_input("Text", "The capital of France is", persist_state="session", key="pl_lens_text")
     if st.button("Run logit lens", key="pl_lens"):
         with ui.model_turn(loaded):
             lens = logit_lens(loaded, lens_text, max_tokens=48, adapter=adapter)
-        st.plotly_chart(plots.logit_lens_figure(lens), key="pl_lens_fig")
+        ui.chart(plots.logit_lens_figure(lens), key="pl_lens_fig")
 
 with tabs[4], ui.guard("The Grid tab"):
     template = st.text_area("Template ({variables} are filled from the table)",

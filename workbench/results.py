@@ -71,6 +71,12 @@ def use_system_chromium() -> None:
             os.environ["BROWSER_PATH"] = found
 
 
+def figure_image(fig: go.Figure, fmt: str = "png", *, width: int = 1000, scale: float = 2.0) -> bytes:
+    """A figure as PNG or SVG bytes (kaleido with the system chromium), for the pages' chart downloads."""
+    use_system_chromium()
+    return fig.to_image(format=fmt, width=width, height=fig.layout.height or 500, scale=scale)
+
+
 @dataclass(eq=False)
 class Result:
     """A core result with named figures; subclasses fill `views` (view name -> figure builder)."""

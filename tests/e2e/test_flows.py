@@ -1,6 +1,8 @@
 """Flows between pages in headless Chromium (issue 12): a finished fine-tune opens Evaluate and Compare with its
-adapter preselected, and a Compare head opens in Attention on the same text, layer and head."""
+adapter preselected; an evaluated example opens in Compare; a Compare head opens in Attention on the same text,
+layer and head; a Prompt lab output opens in Attention."""
 
+import json
 import time
 
 from harness import ROOT, screenshot, serve, wait_idle
@@ -22,6 +24,13 @@ def _finished_job(tmp_path, monkeypatch, adapter: str) -> None:
     assert status == "done", jobs.job(job_id)["message"]
 
 
+def _fill(page, label: str, value) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
 def _to_jobs_tab(page) -> None:
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Fine-tune", exact=True).click()
     page.get_by_role("tab", name="Jobs").wait_for(timeout=240_000)
@@ -36,33 +45,68 @@ def test_finished_job_opens_evaluate_and_compare_and_a_compare_head_opens_attent
         page.goto(url)  # through the home page: a cold deep link skips app.py's navigation
         page.get_by_text("Model card").first.wait_for(timeout=240_000)
         wait_idle(page)
+        _evaluate_then_open_an_example_in_compare(page)
+        _compare_head_to_attention(page)
+        _prompt_lab_output_to_attention(page)
 
-        _to_jobs_tab(page)
-        page.get_by_role("button", name="Evaluate flow-a").click()
-        page.get_by_role("heading", name="Evaluate").first.wait_for(timeout=120_000)
-        wait_idle(page)
-        models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models")
-        assert "flow-a" in models.inner_text() and "base" in models.inner_text()
-        screenshot(page, "flow_finetune_to_evaluate")
 
-        _to_jobs_tab(page)
-        page.get_by_role("button", name="Compare with the base").click()
-        page.get_by_role("button", name="Generate with both").wait_for(timeout=120_000)
-        wait_idle(page)
-        assert page.get_by_role("combobox", name="Adapter", exact=True).input_value() == "flow-a"
-        page.get_by_role("button", name="Generate with both").click()
-        page.get_by_role("button", name="Compute attention diff").wait_for(timeout=240_000)
-        wait_idle(page)
-        text = page.get_by_label("Text to read with both models").input_value()
-        page.get_by_role("button", name="Compute attention diff").click()
-        opener = page.get_by_role("button", name="in Attention")
-        opener.wait_for(timeout=240_000)
-        wait_idle(page)
-        label = opener.inner_text()  # "Open layer L, head H in Attention"
-        layer, head = (int(part.split()[-1]) for part in label.split(" in ")[0].split(", "))
-        screenshot(page, "flow_compare_head")
-        opener.click()
-        page.get_by_text(f"Layer {layer}, head {head}").first.wait_for(timeout=240_000)
-        wait_idle(page)
-        assert page.get_by_label("Text", exact=True).input_value() == text
-        screenshot(page, "flow_compare_to_attention")
+def _evaluate_then_open_an_example_in_compare(page) -> None:
+    _to_jobs_tab(page)
+    page.get_by_role("button", name="Evaluate flow-a").click()
+    page.get_by_role("heading", name="Evaluate").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models")
+    assert "flow-a" in models.inner_text() and "base" in models.inner_text()
+    page.get_by_text("Options", exact=True).click()
+    _fill(page, "First N examples (0: all)", 2)
+    _fill(page, "Max new tokens (0: auto)", 4)
+    page.get_by_role("button", name="Run evaluation").click()
+    opener = page.get_by_role("button", name="in Compare with flow-a")
+    opener.wait_for(timeout=300_000)
+    wait_idle(page)
+    screenshot(page, "flow_finetune_to_evaluate")
+    opener.click()
+    page.get_by_role("button", name="Generate with both").wait_for(timeout=120_000)
+    wait_idle(page)
+    assert page.get_by_role("combobox", name="Adapter", exact=True).input_value() == "flow-a"
+    first = (ROOT / "data" / "eval_facts.jsonl").read_text().splitlines()[0]
+    assert page.get_by_label("Prompt", exact=True).input_value() == json.loads(first)["prompt"]
+
+
+def _compare_head_to_attention(page) -> None:
+    """Back on Fine-tune, "Compare with the base", then a head of the attention diff opened in Attention."""
+    _to_jobs_tab(page)
+    page.get_by_role("button", name="Compare with the base").click()
+    page.get_by_role("button", name="Generate with both").wait_for(timeout=120_000)
+    wait_idle(page)
+    assert page.get_by_role("combobox", name="Adapter", exact=True).input_value() == "flow-a"
+    page.get_by_role("button", name="Generate with both").click()
+    page.get_by_role("button", name="Compute attention diff").wait_for(timeout=240_000)
+    wait_idle(page)
+    text = page.get_by_label("Text to read with both models").input_value()
+    page.get_by_role("button", name="Compute attention diff").click()
+    opener = page.get_by_role("button", name="in Attention")
+    opener.wait_for(timeout=240_000)
+    wait_idle(page)
+    label = opener.inner_text()  # "Open layer L, head H in Attention"
+    layer, head = (int(part.split()[-1]) for part in label.split(" in ")[0].split(", "))
+    screenshot(page, "flow_compare_head")
+    opener.click()
+    page.get_by_text(f"Layer {layer}, head {head}").first.wait_for(timeout=240_000)
+    wait_idle(page)
+    assert page.get_by_label("Text", exact=True).input_value() == text
+    screenshot(page, "flow_compare_to_attention")
+
+
+def _prompt_lab_output_to_attention(page) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Prompt lab", exact=True).click()
+    page.get_by_role("button", name="Generate", exact=True).wait_for(timeout=120_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_role("button", name="Inspect attention on prompt + output").wait_for(timeout=240_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Inspect attention on prompt + output").click()
+    page.get_by_text("Captured in").first.wait_for(timeout=240_000)
+    wait_idle(page)
+    inspected = page.get_by_label("Text", exact=True).input_value()
+    assert "What is the capital of France?" in inspected and len(inspected) > 40

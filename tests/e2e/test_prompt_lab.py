@@ -23,7 +23,7 @@ def test_prompt_lab_token_view_and_grid(page, app_url):
     box.press("Enter")
     wait_idle(page)
     page.get_by_role("button", name="Generate", exact=True).click()
-    page.get_by_text("prompt +").wait_for(timeout=180_000)
+    page.get_by_text(re.compile(r"\d+ prompt \+ \d+ new tokens")).wait_for(timeout=180_000)
     wait_idle(page)
     assert page.get_by_text("Paris").count() >= 1
     _tab(page, "Token view")

@@ -86,3 +86,16 @@ def test_save_writes_valid_svg_png_html_and_json(every_result, name, tmp_path):
 def test_save_rejects_an_unknown_suffix(every_result, tmp_path):
     with pytest.raises(InvalidSetting, match=".svg"):
         every_result["generate"].save(tmp_path / "figure.pdf")
+
+
+def test_the_pages_png_download_is_a_png_of_the_asked_size():
+    import struct
+
+    import plotly.graph_objects as go
+
+    from workbench.results import figure_image
+
+    fig = go.Figure(go.Bar(x=["a", "b"], y=[1, 2]), layout={"height": 300})
+    png = figure_image(fig, width=400, scale=2)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (800, 600)  # IHDR: width, height in pixels

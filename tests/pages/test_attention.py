@@ -161,3 +161,15 @@ def test_contributions_view_on_an_encoder_says_why_there_is_no_graph(attention_p
     at = attention_page("minilm-l6")
     at.radio(key="attn_view").set_value("Contributions").run()
     assert not at.exception and len(at.error) == 1 and "(post-norm)" in at.error[0].value
+
+
+def test_every_chart_saves_as_svg_from_its_toolbar_and_as_png_from_a_button(attention_page):
+    at = attention_page()
+    for view in ("One head", "Token focus", "Statistics"):
+        at.radio(key="attn_view").set_value(view).run()
+        charts = at.get("plotly_chart")
+        assert charts
+        for c in charts:
+            assert json.loads(c.proto.config)["toImageButtonOptions"]["format"] == "svg"
+        pngs = [b for b in at.get("download_button") if b.label == "PNG"]
+        assert len(pngs) == len(charts)
