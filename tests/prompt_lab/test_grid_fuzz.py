@@ -54,3 +54,11 @@ def test_any_file_is_a_spec_or_a_grid_spec_error(tmp_path_factory, content):
 def test_wrong_kinds_name_their_field(data, field):
     with pytest.raises(GridSpecError, match=f"field `{field}`"):
         GridSpec.from_dict(data, path="grid.yaml")
+
+
+@pytest.mark.parametrize("content", [b"?", b"1: x\n", b"null: 3\ntemplate: hi\n"])
+def test_a_key_that_is_not_text_is_named_as_an_unknown_field(tmp_path, content):
+    path = tmp_path / "grid.yaml"  # found by the 2,000-example fuzz run: `?` is {None: None}, and the message crashed
+    path.write_bytes(content)
+    with pytest.raises(GridSpecError, match="unknown field"):
+        read_grid_file(path)

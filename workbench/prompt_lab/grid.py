@@ -99,7 +99,7 @@ class GridSpec:
             raise GridSpecError("the spec must be a mapping of fields", path=path)
         known = {"template", "rows", "variables", "param_sets", "params", "adapters", "repeats", "seed", "chat",
                  "system", "batch_size", "models", "fast", "endpoints"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in data if k not in known)  # YAML keys may be None, numbers, dates
         if unknown:
             raise GridSpecError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
                                 path=path, field=unknown[0])
