@@ -57,9 +57,11 @@ def _evaluate_then_open_an_example_in_compare(page) -> None:
     wait_idle(page)
     models = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Models")
     assert "flow-a" in models.inner_text() and "base" in models.inner_text()
-    page.get_by_text("Options", exact=True).click()
-    _fill(page, "First N examples (0: all)", 2)
-    _fill(page, "Max new tokens (0: auto)", 4)
+    for label, value in (("First N examples (0: all)", 2), ("Max new tokens (0: auto)", 4)):
+        if not page.get_by_label(label, exact=True).is_visible():  # the Options expander, closed or redrawn
+            page.get_by_text("Options", exact=True).click()
+            wait_idle(page)
+        _fill(page, label, value)
     page.get_by_role("button", name="Run evaluation").click()
     opener = page.get_by_role("button", name="in Compare with flow-a")
     opener.wait_for(timeout=300_000)
