@@ -6,6 +6,7 @@ import json
 import time
 
 from harness import ROOT, screenshot, serve, wait_idle
+from playwright.sync_api import expect
 
 
 def _finished_job(tmp_path, monkeypatch, adapter: str) -> None:
@@ -72,7 +73,7 @@ def _evaluate_then_open_an_example_in_compare(page) -> None:
     wait_idle(page)
     assert page.get_by_role("combobox", name="Adapter", exact=True).input_value() == "flow-a"
     first = (ROOT / "data" / "eval_facts.jsonl").read_text().splitlines()[0]
-    assert page.get_by_label("Prompt", exact=True).input_value() == json.loads(first)["prompt"]
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(json.loads(first)["prompt"], timeout=60_000)
 
 
 def _compare_head_to_attention(page) -> None:
