@@ -6,13 +6,26 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # e2e tests import `harness` by name
-from harness import CHROMIUM, CHROMIUM_FLAGS, serve
+from harness import CHROMIUM, CHROMIUM_FLAGS, screenshot, serve
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test leaves a screenshot of what was on screen: failed-<test name>.png in artifacts/."""
+    report = yield
+    pg = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if report.failed and call.when == "call" and pg is not None:
+        try:
+            report.sections.append(("screenshot", str(screenshot(pg, f"failed-{item.name}"))))
+        except Exception as err:  # noqa: BLE001 - a screenshot must never hide the failure itself
+            report.sections.append(("screenshot", f"none: {err}"))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ layer and head; a Prompt lab output opens in Attention."""
 import json
 import time
 
-import pytest
 from harness import ROOT, screenshot, serve, wait_idle
 from playwright.sync_api import expect
 
@@ -41,8 +40,6 @@ def _to_jobs_tab(page) -> None:
     wait_idle(page)
 
 
-@pytest.mark.xfail(strict=False, reason="known race: under CI load a page opened by ui.open_page sometimes shows "
-                   "its text box empty instead of the preset (Compare -> Attention); passes on an idle machine")
 def test_finished_job_opens_evaluate_and_compare_and_a_compare_head_opens_attention(page, tmp_path, monkeypatch):
     _finished_job(tmp_path, monkeypatch, "flow-a")
     with serve(tmp_path / "workspace", "flows") as url:
@@ -98,9 +95,11 @@ def _compare_head_to_attention(page) -> None:
     layer, head = (int(part.split()[-1]) for part in label.split(" in ")[0].split(", "))
     screenshot(page, "flow_compare_head")
     opener.click()
-    page.get_by_text(f"Layer {layer}, head {head}").first.wait_for(timeout=240_000)
+    # Not get_by_text("Layer L, head H"): it is case-insensitive and matches the Compare button still on screen.
+    page.get_by_role("heading", name="Attention", exact=True).wait_for(timeout=240_000)
+    expect(page.get_by_label("Text", exact=True)).to_have_value(text, timeout=120_000)
+    expect(page.get_by_text(f"Layer {layer}, head {head}", exact=True).first).to_be_attached(timeout=240_000)
     wait_idle(page)
-    assert page.get_by_label("Text", exact=True).input_value() == text
     screenshot(page, "flow_compare_to_attention")
 
 
