@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench import load_at_start
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m-instruct"
 SENTENCE = "The quick brown fox jumps over the lazy dog while the cat watches from the warm window. "
@@ -137,12 +139,8 @@ def generate_then_inspect(new_tokens: int = 64, repeats: int = 3) -> dict:
 
 
 def main() -> None:
-    load_average = os.getloadavg()[0]
-    valid = load_average < 0.5
     print(f"model {MODEL}, CPU, {os.cpu_count()} cores; first view = layer 0 head 0 heatmap", flush=True)
-    print(f"load average at start: {load_average:.2f}"
-          + ("" if valid else " -- ABOVE 0.5: this run is INVALID, its figures say nothing about the code"),
-          flush=True)
+    load_average, valid = load_at_start()
     print(f"{'kind':<10} {'T':>5}  time to first head figure      bytes to browser   peak extra memory", flush=True)
     results = {}
     for n in (128, 512):

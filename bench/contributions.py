@@ -14,6 +14,8 @@ import os
 import statistics
 import time
 
+from bench import load_at_start
+
 MODEL = "smollm2-135m-instruct"
 N_TOKENS = int(os.environ.get("BENCH_CONTRIBUTIONS_TOKENS", "512"))
 ROUNDS = int(os.environ.get("BENCH_CONTRIBUTIONS_ROUNDS", "3"))
@@ -32,12 +34,8 @@ def main() -> None:
     from workbench.attention.contributions import contribution_graph, trace_contributions
     from workbench.models import ModelSpec, load
 
-    load_average = os.getloadavg()[0]
-    valid = load_average < 0.5
     print(f"model {MODEL}, CPU, {os.cpu_count()} cores, {N_TOKENS} tokens, {ROUNDS} interleaved rounds", flush=True)
-    print(f"load average at start: {load_average:.2f}"
-          + ("" if valid else " -- 0.5 OR MORE: this run is INVALID, its figures say nothing about the code"),
-          flush=True)
+    load_average, valid = load_at_start()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     loaded = load(ModelSpec(MODEL, device="cpu"))
     text = PARAGRAPH * (N_TOKENS // 80 + 2)

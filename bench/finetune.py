@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
+from bench import load_at_start
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "demo_dates_train.jsonl"
-IDLE_LOAD = 0.5  # load average above which the figures say nothing about the code
 
 
 def _config(steps: int, grouping: bool, packing: bool = False):
@@ -98,15 +99,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     steps = int(os.environ.get("BENCH_FT_STEPS", "20"))
     rounds = int(os.environ.get("BENCH_FT_ROUNDS", "3"))
-    load_average = os.getloadavg()[0]
-    valid = load_average < IDLE_LOAD
     threads = os.cpu_count() or 1
     torch.set_num_threads(threads)
     print(f"SmolLM2-135M LoRA r=8 q/v, batch 4 (packed: 4 sequences of 128 tokens), {steps} steps on {DATA.name}, "
           f"{threads} CPU thread(s) on every side, {rounds} interleaved rounds", flush=True)
-    print(f"load average at start: {load_average:.2f}"
-          + ("" if valid else f" -- ABOVE {IDLE_LOAD}: this run is INVALID, its figures say nothing about the code"),
-          flush=True)
+    load_average, valid = load_at_start()
     speeds: dict[str, list[float]] = {name: [] for name in CANDIDATES}
     for r in range(rounds):
         for name, fn in CANDIDATES.items():

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import torch
 
+from bench import load_at_start
+
 PROMPTS = ["Write a short poem about the sea.", "What is the capital of France?", "Explain gravity to a child.",
            "List three fruits and their colours.", "How do I boil an egg?", "Why is the sky blue?",
            "Give me a tip for learning to code.", "What does a compass do?"]
@@ -24,7 +26,6 @@ NEW_TOKENS = int(os.environ.get("BENCH_NEW_TOKENS", "64"))
 N_PROMPTS = int(os.environ.get("BENCH_PROMPTS", str(len(PROMPTS))))
 REPEATS = max(1, int(os.environ.get("BENCH_REPEATS", "3")))
 MIXED_ROWS = int(os.environ.get("BENCH_MIXED_ROWS", "12"))
-IDLE_LOAD = 0.5  # load average above which the figures say nothing about the code
 
 
 def read_bandwidth(megabytes: int = 512, repeats: int = 5) -> float:
@@ -203,11 +204,8 @@ def fast_figures(b: Bench, prompts: list[str]) -> dict:
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    load_average = os.getloadavg()[0]
-    valid = load_average <= IDLE_LOAD
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads; "
-          f"load average {load_average:.2f} at start" + ("" if valid else
-                                                         f" -> INVALID RUN (above {IDLE_LOAD}: the machine is busy)"))
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads")
+    load_average, valid = load_at_start()
     print(f"each ratio: median of {REPEATS} interleaved repetitions (baseline, candidate, ...), [min-max]")
     b = Bench()
     b.plain(b.encode(PROMPTS[:1]), 2)  # warm-up
