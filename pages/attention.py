@@ -48,7 +48,7 @@ def capture(layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
         try:
             with ui.model_turn(loaded):
                 return core.capture_attention(
-                    loaded, text, list(layers) if layers is not None else None, chat=chat,
+                    loaded, text, [] if scan else list(layers) if layers is not None else None, chat=chat,
                     max_tokens=int(max_tokens), overview_size=OVERVIEW if scan else None, all_statistics=scan,
                     progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}"))
         finally:

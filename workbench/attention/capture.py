@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.attention.hooks import StopForward, UnsupportedAttention, attention_modules, weights_from_layers
+from workbench.attention import blocks
+from workbench.attention.hooks import (
+    StopForward,
+    UnsupportedAttention,
+    attention_modules,
+    blocks_from_layers,
+    run_hooked,
+    weights_from_layers,
+)
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
 from workbench.models.prompts import chat_prompt, text_ids, token_labels
@@ -65,6 +73,9 @@ class AttentionCapture:
     overview: np.ndarray | None = None        # (n_layers, H, S, S) float16, see `downsample`
     overview_edges: np.ndarray | None = None  # (S + 1,) token boundaries of the overview blocks
     statistics: pd.DataFrame | None = field(default=None, repr=False)  # every layer/head, when asked
+    focus: list[int] = field(default_factory=list)   # tokens whose rows and columns every layer kept
+    focus_rows: np.ndarray | None = None      # (n_layers, H, F, T) float16: where each focus token looks
+    focus_columns: np.ndarray | None = None   # (n_layers, H, T, F) float16: what looks at each focus token
     seconds: float = 0.0
 
     @property
@@ -203,17 +214,30 @@ def head_statistics(capture: AttentionCapture) -> pd.DataFrame:
     return statistics_of_maps(capture.pattern, capture.layers)
 
 
-class _LayerRecorder:
-    """Forward hooks that keep what a capture asked of each layer and drop the (H, T, T) float32 maps at once:
-    float16 maps of the wanted layers, downsampled overviews, head statistics."""
+class _Recorder:
+    """What a capture keeps of each layer, whichever engine computed it: float16 maps of the wanted layers,
+    downsampled overviews, head statistics, and the rows and columns of the focus tokens."""
 
     def __init__(self, wanted: list[int], last: int, edges: np.ndarray | None, all_statistics: bool,
-                 progress: Progress) -> None:
+                 focus: list[int], progress: Progress) -> None:
         self.wanted, self.last, self.edges, self.all_statistics = wanted, last, edges, all_statistics
-        self.progress = progress
+        self.focus, self.progress = focus, progress
         self.maps: dict[int, np.ndarray] = {}          # layer -> (H, T, T) float16
         self.overview: dict[int, np.ndarray] = {}      # layer -> (H, S, S) float16
         self.stats: dict[int, dict[str, torch.Tensor]] = {}  # layer -> statistic -> (H,)
+        self.focus_rows: dict[int, np.ndarray] = {}    # layer -> (H, F, T) float16
+        self.focus_columns: dict[int, np.ndarray] = {}  # layer -> (H, T, F) float16
+        self.rows: int | None = None                    # blocks engine: query rows per block (None: automatic)
+        self.space: blocks.Workspace | None = None      # blocks engine: the buffers every block reuses
+
+    def done(self, layer: int) -> None:
+        self.progress((layer + 1) / (self.last + 1), f"Layer {layer + 1} of {self.last + 1}")
+        if layer == self.last:
+            raise StopForward
+
+
+class _MapRecorder(_Recorder):
+    """Forward hooks that read each layer's full (H, T, T) eager weights and drop them at once (the `maps` engine)."""
 
     def hook(self, layer: int):
         def record(module, args, output):
@@ -222,9 +246,7 @@ class _LayerRecorder:
                 raise UnsupportedAttention(f"layer {layer} ({type(module).__name__}) returned no attention "
                                            "weights under eager attention", field="model")
             self.keep(layer, weights[0].float())                   # (H, T, T)
-            self.progress((layer + 1) / (self.last + 1), f"Layer {layer + 1} of {self.last + 1}")
-            if layer == self.last:
-                raise StopForward
+            self.done(layer)
         return record
 
     def keep(self, layer: int, p: torch.Tensor) -> None:
@@ -237,50 +259,110 @@ class _LayerRecorder:
         if self.all_statistics:
             per_head = [_head_statistics_torch(ph) for ph in p.split(1)]
             self.stats[layer] = {k: torch.cat([s[k] for s in per_head]) for k in per_head[0]}
+        if self.focus:
+            self.focus_rows[layer] = p[:, self.focus, :].half().cpu().numpy()
+            self.focus_columns[layer] = p[:, :, self.focus].half().cpu().numpy()
 
 
-def _run_hooked(loaded: LoadedModel, modules: list[torch.nn.Module], recorder: _LayerRecorder,
-                layers: list[int], ids: list[int]) -> None:
-    """One forward pass with the recorder on `layers` (only they compute weights), stopped after the last one;
-    the hooks are added and removed under the model lock, so they never fire in another caller's pass."""
-    input_ids = torch.tensor([ids], device=loaded.device)              # (1, T)
-    with loaded.lock:
-        handles = [modules[layer].register_forward_hook(recorder.hook(layer)) for layer in layers]
-        try:
-            with weights_from_layers(loaded, modules, set(layers)), torch.inference_mode():
-                try:
-                    loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-                except StopForward:
-                    pass
-        finally:
-            for h in handles:
-                h.remove()
+class _BlockRecorder(_Recorder):
+    """Readers that compute each layer's attention in query blocks from its rotated q and k, reducing every block
+    at once (the `blocks` engine, see blocks.py); the model itself runs sdpa."""
+
+    def reader(self, layer: int):
+        def read(module, query, key, mask, scaling):
+            h, t = query.shape[1], query.shape[-2]
+            rows = self.rows or blocks.block_rows(h, t)
+            if self.space is None:  # one workspace for every layer of the pass
+                self.space = blocks.Workspace(h * min(rows, t) * t, query.device)
+            causal = bool(getattr(module, "is_causal", False))
+            red = blocks.LayerReduction(h, t, self.space, causal=causal and mask is None, edges=self.edges,
+                                        keep_maps=layer in self.wanted, focus=self.focus)
+            scale = float(scaling) if scaling is not None else query.shape[-1] ** -0.5
+            for start, p, logp in blocks.attention_blocks(query, key, scale, mask, causal, rows, self.space):
+                red.add(start, p, logp)
+            self._store(layer, red)
+            self.done(layer)
+        return read
+
+    def _store(self, layer: int, red: blocks.LayerReduction) -> None:
+        if red.maps is not None:
+            self.maps[layer] = red.maps
+        if self.edges is not None:
+            self.overview[layer] = red.overview()
+        if self.all_statistics:
+            self.stats[layer] = red.statistics()
+        if self.focus:
+            self.focus_rows[layer], self.focus_columns[layer] = red.focus_rows, red.focus_columns
+
+
+def _run(loaded: LoadedModel, modules: list[torch.nn.Module], recorder: _Recorder, layers: list[int],
+         ids: list[int]) -> None:
+    """One pass reading `layers`: on sdpa with block readers, or with eager weights there read by forward hooks."""
+    if isinstance(recorder, _BlockRecorder):
+        run_hooked(loaded, ids, list, blocks_from_layers(loaded, modules, {i: recorder.reader(i) for i in layers}))
+    else:
+        run_hooked(loaded, ids, lambda: [modules[i].register_forward_hook(recorder.hook(i)) for i in layers],
+                   weights_from_layers(loaded, modules, set(layers)))
+
+
+def _check_focus(focus: list[int] | None, n_tokens: int) -> list[int]:
+    bad = [f for f in focus or [] if not 0 <= int(f) < n_tokens]
+    if bad:
+        raise InvalidSetting(f"focus token {bad[0]} is out of range 0..{n_tokens - 1}", field="focus")
+    return [int(f) for f in focus or []]
+
+
+def _stacked(kept: dict[int, np.ndarray], layers: list[int], empty: tuple[int, ...]) -> np.ndarray:
+    return np.stack([kept[i] for i in layers]) if layers else np.zeros((0, *empty), np.float16)
+
+
+ENGINES = ("blocks", "maps")
 
 
 def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None = None, *,
                       max_tokens: int | None = None, chat: bool = False, overview_size: int | None = None,
-                      all_statistics: bool = False, progress: Progress = no_progress) -> AttentionCapture:
-    """One forward pass with eager attention; hooks copy out float16 maps of the asked layers only and drop
-    the rest at once (peak extra memory ~ one layer's float32 maps). `overview_size` adds a downsampled map of
-    every layer; `all_statistics` head statistics of every layer, both computed in the same pass."""
+                      all_statistics: bool = False, focus: list[int] | None = None, engine: str = "blocks",
+                      block_rows: int | None = None, progress: Progress = no_progress) -> AttentionCapture:
+    """One forward pass that keeps float16 maps of the asked layers only (`[]`: none). `overview_size` adds a
+    downsampled map of every layer; `all_statistics` head statistics of every layer; `focus` the rows and columns
+    of those tokens in every layer; all from the same pass.
+
+    engine "blocks" (default): the model runs sdpa and each read layer's attention is recomputed from its rotated
+    q and k in query blocks of `block_rows` rows, each reduced at once (peak extra memory ~ one block plus what is
+    kept); "maps": eager weights, one layer's full float32 maps at a time (models that cannot switch attention
+    implementation always use it)."""
+    if engine not in ENGINES:
+        raise InvalidSetting(f"`engine` must be one of {', '.join(ENGINES)}, got {engine!r}", field="engine")
     start = time.perf_counter()
     info = loaded.info
     wanted = check_layers(info.layers, layers)
     full_text, ids, original = encode_text(loaded, text, max_tokens=max_tokens, chat=chat)
+    focus = _check_focus(focus, len(ids))
     modules = attention_modules(loaded.model)
-    every_layer = overview_size is not None or all_statistics
+    every_layer = overview_size is not None or all_statistics or bool(focus)
     hooked = list(range(len(modules))) if every_layer else wanted
     edges = _block_edges(len(ids), overview_size) if overview_size else None
-    recorder = _LayerRecorder(wanted, hooked[-1], edges, all_statistics, progress)
-    _run_hooked(loaded, modules, recorder, hooked, ids)
-    pattern = np.stack([recorder.maps[layer] for layer in wanted])      # (L, H, T, T) float16
+    args = (wanted, hooked[-1] if hooked else -1, edges, all_statistics, focus, progress)
+    recorder: _Recorder = _BlockRecorder(*args) if engine == "blocks" else _MapRecorder(*args)
+    if hooked:
+        recorder.rows = block_rows
+        try:
+            _run(loaded, modules, recorder, hooked, ids)
+        except UnsupportedAttention:
+            if engine != "blocks":
+                raise
+            recorder = _MapRecorder(*args)
+            _run(loaded, modules, recorder, hooked, ids)
+    t, h = len(ids), info.heads
     return AttentionCapture(
         model_name=info.name, kind="causal" if loaded.kind == "causal" else "encoder", text=full_text,
         tokens=token_labels(loaded.tokenizer, ids), input_ids=np.asarray(ids, dtype=np.int64), layers=wanted,
-        pattern=pattern, truncated=original > len(ids), original_tokens=original, n_layers=info.layers,
-        n_heads=pattern.shape[1], kv_heads=info.kv_heads,
+        pattern=_stacked(recorder.maps, wanted, (h, t, t)), truncated=original > len(ids), original_tokens=original,
+        n_layers=info.layers, n_heads=h, kv_heads=info.kv_heads,
         overview=np.stack([recorder.overview[i] for i in hooked]) if edges is not None else None,
         overview_edges=edges, statistics=_statistics_frame(recorder.stats) if all_statistics else None,
+        focus=focus, focus_rows=_stacked(recorder.focus_rows, hooked, (h, len(focus), t)) if focus else None,
+        focus_columns=_stacked(recorder.focus_columns, hooked, (h, t, len(focus))) if focus else None,
         seconds=time.perf_counter() - start)
 
 

@@ -99,7 +99,7 @@ def run_attention(args: argparse.Namespace) -> int:
         check_head(loaded.info.heads, args.head)
     every_layer = args.stats and args.layer is None and args.out is None
     # With --stats over every layer, statistics come from the pass itself: no full maps of 30 layers kept.
-    cap = capture_attention(loaded, args.text, [0] if every_layer else layers, chat=args.chat,
+    cap = capture_attention(loaded, args.text, [] if every_layer else layers, chat=args.chat,
                             max_tokens=args.max_tokens, all_statistics=every_layer)
     if cap.truncated:
         print(f"workbench attention: warning: the text has {cap.original_tokens} tokens; using the first "

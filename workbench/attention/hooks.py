@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -42,6 +43,8 @@ class StopForward(Exception):
     """Raised by a hook once every requested layer is captured: later layers cannot change them."""
 
 
+# (module, query (1, H, T, d), key (1, Hkv, T, d), mask as the attention function got it, scaling or None)
+BlockReader = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None, float | None], None]
 CAPTURE_IMPLEMENTATION = "workbench_capture"  # sdpa everywhere, eager only in layers being captured
 
 
@@ -61,9 +64,12 @@ def _additive_mask(module: torch.nn.Module, query: torch.Tensor, key: torch.Tens
 
 def _capture_attention_forward(module, query, key, value, attention_mask, **kwargs):
     """Dispatch per layer: the model's own eager attention (weights returned) where a capture wants them,
-    sdpa (fast, no weights) elsewhere."""
+    sdpa (fast, no weights) elsewhere; a layer read in query blocks hands its rotated q and k to its reader first."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    reader = getattr(module, "_workbench_blocks", None)
+    if reader is not None:
+        reader(module, query, key, attention_mask, kwargs.get("scaling"))
     if not getattr(module, "_workbench_capture", False):
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
@@ -84,29 +90,78 @@ def _register_capture_implementation() -> None:
 
 
 @contextlib.contextmanager
+def _marked(modules: list[torch.nn.Module], marks: dict[int, object], name: str):
+    """Set attribute `name` on the modules of the marked layers for a block, removed afterwards whatever happens."""
+    for i, value in marks.items():
+        setattr(modules[i], name, value)
+    try:
+        yield
+    finally:
+        for i in marks:
+            modules[i].__dict__.pop(name, None)
+
+
+@contextlib.contextmanager
+def _capture_implementation(loaded: LoadedModel) -> Iterator[bool]:
+    """The model on CAPTURE_IMPLEMENTATION for a block; yields False (the model left as it was) when it cannot
+    switch implementation."""
+    _register_capture_implementation()
+    before = loaded.model.config._attn_implementation
+    try:
+        loaded.model.set_attn_implementation(CAPTURE_IMPLEMENTATION)
+        switched = loaded.model.config._attn_implementation == CAPTURE_IMPLEMENTATION
+    except (ValueError, KeyError, ImportError):
+        switched = False
+    if not switched:
+        loaded.model.set_attn_implementation(before)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        loaded.model.set_attn_implementation(before)
+
+
+@contextlib.contextmanager
 def weights_from_layers(loaded: LoadedModel, modules: list[torch.nn.Module], layers: set[int]):
     """Run a block where only `layers` compute attention weights (eager) and the rest use sdpa; falls back
     to eager everywhere for models that cannot switch implementation."""
-    _register_capture_implementation()
-    with loaded.lock:
-        before = loaded.model.config._attn_implementation
-        for i in layers:
-            modules[i]._workbench_capture = True
-        try:
-            try:
-                loaded.model.set_attn_implementation(CAPTURE_IMPLEMENTATION)
-                switched = loaded.model.config._attn_implementation == CAPTURE_IMPLEMENTATION
-            except (ValueError, KeyError, ImportError):
-                switched = False
-            if not switched:  # model without the attention interface: eager everywhere (slower, same maps)
-                loaded.model.set_attn_implementation(before)
-                with models.attention_implementation(loaded, "eager"):
-                    yield
-                return
-            try:
+    with loaded.lock, _marked(modules, dict.fromkeys(layers, True), "_workbench_capture"), \
+            _capture_implementation(loaded) as switched:
+        if switched:
+            yield
+        else:  # model without the attention interface: eager everywhere (slower, same maps)
+            with models.attention_implementation(loaded, "eager"):
                 yield
-            finally:
-                loaded.model.set_attn_implementation(before)
+
+
+@contextlib.contextmanager
+def blocks_from_layers(loaded: LoadedModel, modules: list[torch.nn.Module], readers: dict[int, BlockReader]):
+    """Run a block on sdpa everywhere where each layer in `readers` first hands its reader the rotated q and k
+    its attention sees; raises UnsupportedAttention (before running anything) for models that cannot switch."""
+    with loaded.lock, _marked(modules, readers, "_workbench_blocks"), _capture_implementation(loaded) as switched:
+        if not switched:
+            raise UnsupportedAttention(f"{type(loaded.model).__name__} cannot switch attention implementation, so "
+                                       "its queries and keys cannot be read in blocks", field="model")
+        yield
+
+
+_NO_CACHE = {"use_cache": False}   # a capture pass never decodes on: no key/value cache to fill
+
+
+def run_hooked(loaded: LoadedModel, ids: list[int], attach: Callable[[], list],
+               implementation: contextlib.AbstractContextManager) -> None:
+    """One forward pass of `ids` under the model lock, inside `implementation`, with the hooks `attach` adds
+    (removed afterwards whatever happens); a hook raising StopForward ends the pass early."""
+    input_ids = torch.tensor([ids], device=loaded.device)              # (1, T)
+    with loaded.lock:
+        handles = attach()
+        try:
+            with implementation, torch.inference_mode():
+                try:
+                    loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **_NO_CACHE)
+                except StopForward:
+                    pass
         finally:
-            for i in layers:
-                modules[i].__dict__.pop("_workbench_capture", None)
+            for h in handles:
+                h.remove()
