@@ -53,9 +53,16 @@ def _rotary(x: torch.Tensor, theta: float) -> torch.Tensor:
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)       # (H, T, d)
 
 
-def test_smollm2_capture_matches_softmax_of_rotary_qk_with_causal_mask(smollm2):
+# Both engines: today's eager maps, and query blocks of 5 rows (several blocks, the last one ragged).
+ENGINES = [pytest.param({"engine": "maps"}, id="maps"),
+           pytest.param({"engine": "blocks", "block_rows": 5}, id="blocks")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_smollm2_capture_matches_softmax_of_rotary_qk_with_causal_mask(smollm2, engine):
     layer = 3
-    cap = capture_attention(smollm2, TEXT, layers=[layer])
+    cap = capture_attention(smollm2, TEXT, layers=[layer], **engine)
+    assert cap.n_tokens > 10 and cap.n_tokens % 5 != 0                       # blocks: 5, 5, ..., ragged last
     attn = smollm2.model.model.layers[layer].self_attn
     h = _attention_input(smollm2, cap.input_ids.tolist(), layer, attn)[0]   # (T, D)
     cfg = smollm2.model.config
@@ -77,9 +84,11 @@ def test_smollm2_capture_matches_softmax_of_rotary_qk_with_causal_mask(smollm2):
     assert np.all(got[:, np.triu_indices(t, 1)[0], np.triu_indices(t, 1)[1]] == 0)
 
 
-def test_minilm_capture_matches_bidirectional_bert_softmax(minilm):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_minilm_capture_matches_bidirectional_bert_softmax(minilm, engine):
     layer = 2
-    cap = capture_attention(minilm, "The cat sat on the mat.", layers=[layer])
+    cap = capture_attention(minilm, "The cat sat on the mat, and then it slept.", layers=[layer], **engine)
+    assert cap.n_tokens > 10 and cap.n_tokens % 5 != 0
     attn = minilm.model.encoder.layer[layer].attention.self
     h = _attention_input(minilm, cap.input_ids.tolist(), layer, attn)[0]     # (T, D)
     t, heads = h.shape[0], minilm.model.config.num_attention_heads
@@ -126,6 +135,40 @@ def test_overview_and_all_layer_statistics_come_from_one_pass(minilm):
     assert len(stats) == 6 * 12
     own = statistics_of_maps(cap.pattern, cap.layers)
     np.testing.assert_allclose(stats[stats.layer == 1].entropy.to_numpy(), own.entropy.to_numpy(), atol=1e-2)
+
+
+@pytest.mark.parametrize("fixture", ["smollm2", "minilm"])
+def test_block_engine_reductions_equal_the_eager_maps_reductions(request, fixture):
+    loaded = request.getfixturevalue(fixture)
+    text = TEXT + " and the dog lay by the door."
+    options = {"overview_size": 4, "all_statistics": True, "focus": [0, 6, 13]}
+    maps = capture_attention(loaded, text, layers=[1, 4], engine="maps", **options)
+    blocks = capture_attention(loaded, text, layers=[1, 4], engine="blocks", block_rows=6, **options)
+    assert maps.n_tokens % 6 != 0 and maps.n_tokens > 12
+    for name in ("pattern", "overview", "focus_rows", "focus_columns"):
+        a, b = getattr(maps, name).astype(np.float32), getattr(blocks, name).astype(np.float32)
+        assert a.shape == b.shape, name
+        np.testing.assert_allclose(b, a, atol=1e-3, err_msg=name)     # float16: one unit in the last place
+    assert blocks.overview.shape[0] == loaded.info.layers and blocks.focus_rows.shape[2] == 3
+    a, b = maps.statistics, blocks.statistics
+    assert list(a.columns) == list(b.columns) and (a.label == b.label).all()
+    for column in ("entropy", "entropy_ratio", "mean_distance", "sink_share", "previous_share", "self_share"):
+        np.testing.assert_allclose(b[column], a[column], rtol=1e-4, atol=1e-5, err_msg=column)
+
+
+def test_grid_capture_keeps_no_full_maps(smollm2):
+    cap = capture_attention(smollm2, TEXT, layers=[], overview_size=4, all_statistics=True)
+    assert cap.pattern.shape == (0, 9, cap.n_tokens, cap.n_tokens) and cap.layers == []
+    assert cap.overview.shape == (30, 9, 4, 4) and len(cap.statistics) == 30 * 9
+
+
+def test_capture_rejects_unknown_engine_and_focus_out_of_range(smollm2):
+    from workbench.errors import InvalidSetting
+
+    with pytest.raises(InvalidSetting, match="`engine` must be one of"):
+        capture_attention(smollm2, TEXT, layers=[0], engine="fast")
+    with pytest.raises(InvalidSetting, match="focus token 99 is out of range"):
+        capture_attention(smollm2, TEXT, layers=[0], focus=[99])
 
 
 def _uniform_causal(t: int) -> np.ndarray:
