@@ -17,6 +17,7 @@ from workbench.attention import contributions as contrib
 from workbench.attention import figures as plots
 from workbench.attention import views as views
 from workbench.attention.cache import CaptureCache
+from workbench.attention.estimate import CaptureRequest, available_memory, estimate
 from workbench.attention.generated import MAX_NEW_TOKENS, generate_and_inspect
 from workbench.attention.row_math import row_math
 from workbench.attention.value_weighted import value_norms, weighted
@@ -45,12 +46,14 @@ def capture(layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
 
     def run() -> core.AttentionCapture:
         bar = st.empty()
+        plan = estimate(info, n, CaptureRequest(0 if scan else len(layers or range(info.layers)), scan,
+                                                OVERVIEW if scan else 0), available=available_memory()).plan
         try:
             with ui.model_turn(loaded):
                 return core.capture_attention(
                     loaded, text, [] if scan else list(layers) if layers is not None else None, chat=chat,
                     max_tokens=int(max_tokens), overview_size=OVERVIEW if scan else None, all_statistics=scan,
-                    progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}"))
+                    progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}. {plan}"))
         finally:
             bar.empty()
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.attention.capture import capture_attention, encode_text, rollout
+from workbench.attention.capture import OverTokens, capture_attention, encode_text, rollout
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel
 from workbench.models.adapters import use_adapter
@@ -48,7 +48,7 @@ class UnknownToken(InvalidSetting):
 
 
 @dataclass(frozen=True, eq=False)
-class Attribution:
+class Attribution(OverTokens):
     """One method's attribution of one output to every input token."""
 
     model_name: str
@@ -71,10 +71,6 @@ class Attribution:
     delta: float = math.nan      # integrated gradients: sum(scores) - (f(x) - f(baseline))
     adapter: str | None = None
     seconds: float = 0.0
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.input_ids.shape[0])
 
     @property
     def visible(self) -> int:

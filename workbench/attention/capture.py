@@ -53,8 +53,18 @@ class LayerOutOfRange(InvalidSetting):
     """A layer or head index does not exist in this model."""
 
 
+class OverTokens:
+    """A result over one text's token ids (`input_ids`, (T,)): its token count, shared by every such result."""
+
+    input_ids: np.ndarray
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
 @dataclass(frozen=True, eq=False)
-class AttentionCapture:
+class AttentionCapture(OverTokens):
     """Attention of one text through one model: full float16 maps of the captured layers, plus optional
     overviews (every layer, downsampled) and statistics of every layer and head."""
 
@@ -77,10 +87,6 @@ class AttentionCapture:
     focus_rows: np.ndarray | None = None      # (n_layers, H, F, T) float16: where each focus token looks
     focus_columns: np.ndarray | None = None   # (n_layers, H, T, F) float16: what looks at each focus token
     seconds: float = 0.0
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.input_ids.shape[0])
 
     @property
     def causal(self) -> bool:

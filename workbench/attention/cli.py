@@ -1,4 +1,5 @@
-"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--generate N] [--json]` and
+"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--estimate] [--generate N]
+[--json]` and
 `workbench contributions MODEL TEXT --token N [--threshold X] [--adapter A] [--json]` and
 `workbench attribute MODEL PROMPT [--target T] [--contrast T] [--method ig|gxi|occlusion] [--steps N] [--json]`."""
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench import models
-from workbench.attention.capture import capture_attention, check_head, check_layers, head_statistics
+from workbench.attention.capture import capture_attention, check_head, check_layers, encode_text, head_statistics
 from workbench.cli import add_model_arguments, print_json, spec_from_args
 from workbench.errors import InvalidSetting
 
@@ -27,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (one record per layer and head with --stats)")
     p.add_argument("--chat", action="store_true", help="wrap the text in the model's chat template")
     p.add_argument("--max-tokens", type=int, default=None, help="cut the text to this many tokens")
+    p.add_argument("--estimate", action="store_true", help="print the time and memory estimate and stop")
     p.add_argument("--generate", type=int, default=None, metavar="N",
                    help="generate N tokens greedily from the text, then give each new token's attention row "
                         "(the picked layers and heads), top-5 alternatives and entropy")
@@ -89,6 +91,23 @@ def run_generated(args: argparse.Namespace, loaded) -> int:
     return 0
 
 
+def _show_estimate(args: argparse.Namespace, loaded, kept_layers: int, every_layer: bool) -> bool:
+    """Print the estimate (stdout with --estimate, else stderr when it is long or too big); True: stop here."""
+    from workbench.attention.estimate import CaptureRequest, available_memory, estimate
+
+    _, ids, _ = encode_text(loaded, args.text, max_tokens=args.max_tokens, chat=args.chat)
+    guess = estimate(loaded.info, len(ids), CaptureRequest(kept_layers, every_layer), available=available_memory())
+    if args.estimate:
+        if args.json:
+            print_json({"tokens": len(ids), **guess.to_dict()})
+        else:
+            print(f"{len(ids)} tokens. {guess.plan}")
+        return True
+    if guess.seconds > 10 or not guess.fits:
+        print(f"workbench attention: {len(ids)} tokens. {guess.plan}", file=sys.stderr)
+    return False
+
+
 def run_attention(args: argparse.Namespace) -> int:
     _check_out(args.out)
     loaded = models.load(spec_from_args(args))
@@ -98,6 +117,8 @@ def run_attention(args: argparse.Namespace) -> int:
     if args.head is not None:
         check_head(loaded.info.heads, args.head)
     every_layer = args.stats and args.layer is None and args.out is None
+    if _show_estimate(args, loaded, 0 if every_layer else len(layers), every_layer):
+        return 0
     # With --stats over every layer, statistics come from the pass itself: no full maps of 30 layers kept.
     cap = capture_attention(loaded, args.text, [] if every_layer else layers, chat=args.chat,
                             max_tokens=args.max_tokens, all_statistics=every_layer)

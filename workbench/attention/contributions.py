@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.attention.capture import check_head, encode_text
-from workbench.attention.hooks import StopForward, UnsupportedAttention, weights_from_layers
+from workbench.attention.capture import OverTokens, check_head, encode_text
+from workbench.attention.hooks import StopForward, UnsupportedAttention, run_hooked, weights_from_layers
 from workbench.errors import InvalidSetting
 from workbench.models import LoadedModel, adapters
 from workbench.models.prompts import token_labels
@@ -92,7 +92,7 @@ def layer_modules(model: torch.nn.Module) -> list[LayerModules]:
 
 
 @dataclass(frozen=True, eq=False)
-class ContributionTrace:
+class ContributionTrace(OverTokens):
     """One text through one model: every layer's residual stream and components (see the module docstring)."""
 
     model_name: str
@@ -119,10 +119,6 @@ class ContributionTrace:
     out_bias: torch.Tensor = field(repr=False)
     adapter_info: adapters.AdapterInfo | None = field(default=None, repr=False)
     cache: dict = field(default_factory=dict, repr=False)   # importances computed so far, by (kind, layer, ...)
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.input_ids.shape[0])
 
     def _per_head(self, vectors: torch.Tensor, layer: int) -> torch.Tensor:
         """(T, H, d) head vectors through each head's slice of the output projection -> (H, T, D)."""
@@ -215,19 +211,9 @@ def _run_traced(loaded: LoadedModel, ids: list[int]) -> tuple[dict[str, torch.Te
     returns the recorded tensors plus the effective output projections, and whether layers are pre-norm."""
     mods = layer_modules(loaded.model)
     recorder = _TraceRecorder(len(mods))
-    input_ids = torch.tensor([ids], device=loaded.device)                  # (1, T)
     with loaded.lock:
-        handles = [h for i, m in enumerate(mods) for h in recorder.attach(i, m)]
-        try:
-            with weights_from_layers(loaded, [m.attention for m in mods], set(range(len(mods)))), \
-                    torch.inference_mode():
-                try:
-                    loaded.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-                except StopForward:
-                    pass
-        finally:
-            for h in handles:
-                h.remove()
+        run_hooked(loaded, ids, lambda: [h for i, m in enumerate(mods) for h in recorder.attach(i, m)],
+                   weights_from_layers(loaded, [m.attention for m in mods], set(range(len(mods)))))
         with torch.inference_mode():  # after the hooks are gone: probing a wrapped projection runs its forward
             projections = [effective_projection(m.output) for m in mods]
     tensors = recorder.stacked()
