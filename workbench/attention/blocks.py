@@ -89,7 +89,7 @@ class LayerReduction:
             e = torch.as_tensor(edges)
             s = len(edges) - 1
             block_of = torch.bucketize(torch.arange(tokens), e[1:], right=True)              # (T,) block per token
-            self.key_blocks = torch.nn.functional.one_hot(block_of, s).float()               # (T, S)
+            self.key_blocks = torch.nn.functional.one_hot(block_of, s).float().to(space.scores.device)  # (T, S)
             self.row_block = block_of
             self.block_sizes = (e[1:] - e[:-1]).float()                                      # (S,)
             self.overview_sum = torch.zeros(heads, s, s)                                     # (H, S, S)
