@@ -291,3 +291,18 @@ def test_cli_truncates_long_text_with_a_warning(capsys):
     captured = capsys.readouterr()
     assert "warning" in captured.err and "first 3" in captured.err
     assert captured.out.count("->") == 3
+
+
+def test_cli_reads_the_text_from_a_file_and_says_when_there_is_none(tmp_path, capsys):
+    import json
+
+    from workbench.cli import main
+
+    text = tmp_path / "long.txt"
+    text.write_text("The cat sat on the mat. " * 40, encoding="utf-8")
+    assert main(["attention", "minilm-l6", "--file", str(text), "--stats", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 6 * 12
+    assert main(["attention", "minilm-l6", "--stats"]) == 2
+    assert "either as an argument or with --file, not neither" in capsys.readouterr().err
+    assert main(["attention", "minilm-l6", "--file", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read the text file" in capsys.readouterr().err

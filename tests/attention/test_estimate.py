@@ -43,3 +43,4 @@ def test_cli_prints_the_estimate_and_stops(capsys):
     assert main(["attention", "minilm-l6", "The cat sat on the mat.", "--stats", "--estimate", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["tokens"] == 9 and record["read_layers"] == 6 and record["kept_bytes"] == 0
+

@@ -79,7 +79,7 @@ class LayerReduction:
 
     def __init__(self, heads: int, tokens: int, space: Workspace, *, causal: bool, edges: np.ndarray | None,
                  keep_maps: bool, focus: list[int]) -> None:
-        self.heads, self.tokens, self.space, self.causal = heads, tokens, space, causal
+        self.tokens, self.space, self.causal = tokens, space, causal
         self.edges, self.focus = edges, focus
         self.sums = {name: torch.zeros(heads, dtype=torch.float64) for name in STATISTICS}   # each (H,)
         self.maps = np.zeros((heads, tokens, tokens), np.float16) if keep_maps else None     # (H, T, T)

@@ -1,5 +1,5 @@
-"""`workbench attention MODEL TEXT [--layer L] [--head H] [--out maps.npz] [--stats] [--estimate] [--generate N]
-[--json]` and
+"""`workbench attention MODEL (TEXT | --file PATH) [--layer L] [--head H] [--out maps.npz] [--stats] [--estimate]
+[--generate N] [--json]` and
 `workbench contributions MODEL TEXT --token N [--threshold X] [--adapter A] [--json]` and
 `workbench attribute MODEL PROMPT [--target T] [--contrast T] [--method ig|gxi|occlusion] [--steps N] [--json]`."""
 
@@ -20,7 +20,8 @@ from workbench.errors import InvalidSetting
 def register(subparsers) -> None:
     p = subparsers.add_parser("attention", help="capture attention maps and head statistics")
     add_model_arguments(p)
-    p.add_argument("text", help="the text to look at")
+    p.add_argument("text", nargs="?", default=None, help="the text to look at (or --file)")
+    p.add_argument("--file", type=Path, default=None, help="read the text from this UTF-8 file instead")
     p.add_argument("--layer", type=int, action="append", help="layer index (repeat for more; default: all)")
     p.add_argument("--head", type=int, default=None, help="only this head (default: all)")
     p.add_argument("--out", type=Path, default=None, help="write float16 maps, tokens and ids to this .npz")
@@ -108,7 +109,20 @@ def _show_estimate(args: argparse.Namespace, loaded, kept_layers: int, every_lay
     return False
 
 
+def _read_text(args: argparse.Namespace) -> None:
+    """Put the text to look at in `args.text`: the argument, or the file's contents (exactly one of them)."""
+    if (args.text is None) == (args.file is None):
+        raise InvalidSetting("give the text to look at either as an argument or with --file, not "
+                             + ("both" if args.file is not None else "neither"), field="text")
+    if args.file is not None:
+        try:
+            args.text = args.file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InvalidSetting(f"cannot read the text file: {err}", path=str(args.file), field="file") from None
+
+
 def run_attention(args: argparse.Namespace) -> int:
+    _read_text(args)
     _check_out(args.out)
     loaded = models.load(spec_from_args(args))
     if args.generate is not None:
