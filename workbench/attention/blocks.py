@@ -41,9 +41,10 @@ def _mask(scores: torch.Tensor, mask: torch.Tensor | None, causal: bool, start: 
     _, b, keys = scores.shape
     low = torch.finfo(scores.dtype).min
     if mask is None:
-        if causal:
+        if causal:  # only keys start.. can lie after a row of the block: mask that (B, K - start) corner alone
             rows = torch.arange(start, start + b, device=scores.device)[:, None]
-            scores.masked_fill_(torch.arange(keys, device=scores.device)[None, :] > rows, low)   # (B, K)
+            later = torch.arange(start, keys, device=scores.device)[None, :] > rows        # (B, K - start)
+            scores[..., start:].masked_fill_(later, low)
         return
     m = mask[0]                                                                   # (1 or H, Tq, T)
     m = m[:, start:start + b, :keys] if m.shape[-2] > 1 else m[..., :keys]
