@@ -1,5 +1,6 @@
 """How attention weights are read out of a Hugging Face model: find each layer's attention module, make only
-the captured layers compute weights (eager) while the rest run sdpa, and stop the pass early."""
+the captured layers compute weights (eager) while the rest run sdpa, or hand a layer's rotated q and k to a block
+reader while everything runs sdpa, and stop the pass early."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class StopForward(Exception):
 
 # (module, query (1, H, T, d), key (1, Hkv, T, d), mask as the attention function got it, scaling or None)
 BlockReader = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None, float | None], None]
-CAPTURE_IMPLEMENTATION = "workbench_capture"  # sdpa everywhere, eager only in layers being captured
+CAPTURE_IMPLEMENTATION = "workbench_capture"  # sdpa, eager in layers whose weights a capture reads
 
 
 def _additive_mask(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
