@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from workbench import models, trash, workspace
+from workbench import models, stale, trash, workspace
 from workbench.errors import WorkbenchError
 from workbench.models import LoadedModel, ModelSpec, adapters
 from workbench.models.adapters import AdapterInfo
@@ -463,3 +463,32 @@ def trash_notice(key: str) -> None:
         st.session_state.pop(f"{key}_moved")
         st.session_state[f"{key}_restored"] = [trash.restore(i) for i in items]
         st.rerun()
+
+
+def stale_notice(made_with: dict, now: dict, *, where=st) -> None:
+    """Under an output: which of the inputs on screen differ from those that made it (`workbench.stale`)."""
+    if message := stale.stale_message(stale.changed_inputs(made_with, now)):
+        where.warning(message, icon=":material/history:")
+
+
+def kept_table(key: str, default):
+    """Data and widget key for a `st.data_editor` whose edits outlive the page (data editors have no
+    persist_state): a fresh editor starts from the last edited table (`keep_table`), or from one put there by
+    `reset_table`. Use `data, widget = ui.kept_table("k", df)`, then `ui.keep_table("k", st.data_editor(data,
+    key=widget))`."""
+    widget = f"{key}_v{st.session_state.get(f'ver_{key}', 0)}"
+    if widget not in st.session_state:  # first drawn in this visit of the page
+        st.session_state[f"base_{key}"] = st.session_state.get(f"keep_{key}", default)
+    return st.session_state[f"base_{key}"], widget
+
+
+def keep_table(key: str, edited):
+    """Remember a data editor's edited table (see `kept_table`); returns it."""
+    st.session_state[f"keep_{key}"] = edited
+    return edited
+
+
+def reset_table(key: str, data) -> None:
+    """Put `data` in a kept data editor: a new editor (fresh key) starts from it on the next run."""
+    st.session_state[f"keep_{key}"] = data
+    st.session_state[f"ver_{key}"] = st.session_state.get(f"ver_{key}", 0) + 1

@@ -5,12 +5,13 @@ import streamlit as st
 
 import pages as ui
 from workbench import notebook_export, snippets
+from workbench.errors import WorkbenchError
 from workbench.models import adapters
 from workbench.prompt_lab import figures as plots
 from workbench.prompt_lab import history as experiments
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate_grid, logit_lens, open_step, stream_generation, token_probabilities
-from workbench.prompt_lab.grid import GridSpec, summarize_repeats, template_variables
+from workbench.prompt_lab.grid import GridSpec, labelled_fields, template_variables
 from workbench.prompt_lab.remote import stream_endpoint
 
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
@@ -49,6 +50,48 @@ def last_generation():
     return last
 
 
+def open_run(run_id: int) -> None:
+    """History -> Open (a button callback, so before the widgets are drawn): the run's inputs back in their widgets
+    and its output shown again, as when it was made. An error waits in the state for the History tab to show."""
+    try:
+        _open_run(experiments.get_run(run_id))
+    except WorkbenchError as err:
+        st.session_state["pl_open_failed"] = err
+
+
+def _open_run(run: experiments.Run) -> None:
+    spec, state = run.spec, st.session_state
+    state.update(pl_chat=spec["chat"], pl_system=spec.get("system") or "", keep_pl_chat=spec["chat"])
+    if run.kind == "grid":
+        grid, result = experiments.stored_grid(run)
+        names = template_variables(grid.template)
+        ui.reset_table(f"pl_rows_{'_'.join(names)}", pd.DataFrame([dict(r) for r in grid.rows]) if names
+                       else pd.DataFrame({"(no variables)": [""] * len(grid.rows)}))
+        ui.reset_table("pl_sets", pd.DataFrame([{"name": p.label, **{k: v for k, v in p.to_dict().items()
+                                                                     if k != "name"}} for p in grid.param_sets]))
+        state.update(pl_template=grid.template, pl_repeats=grid.repeats, pl_grid_seed=grid.seed,
+                     pl_batch=grid.batch_size, pl_grid=(run.id, result, grid),
+                     pl_grid_ad=[a or adapters.BASE_CHOICE for a in grid.adapters])
+        state["keep_pl_grid_ad"] = state["pl_grid_ad"]
+        state["pl_opened"] = f"Opened run {run.id}: its template, rows and settings are in the Grid tab."
+        return
+    p = spec["params"]
+    state.update(pl_prompt=spec["prompt"], pl_seed=spec["seed"], pl_fast=bool(spec.get("fast")),
+                 pl_max=p["max_new_tokens"], pl_temp=p["temperature"], pl_topk=p["top_k"], pl_topp=p["top_p"],
+                 pl_rp=p["repetition_penalty"], pl_adapter=spec.get("adapter") or adapters.BASE_CHOICE,
+                 pl_ep_use=bool(spec.get("endpoint")))
+    state["keep_pl_adapter"] = state["pl_adapter"]
+    state.pop("pl_last", None)  # an endpoint's run has no local output to open
+    if not spec.get("endpoint"):
+        state["pl_last"] = {"gen": experiments.stored_generation(loaded, run), "params": SamplingParams(**p),
+                            "adapter": spec.get("adapter"), "run": run.id,
+                            "inputs": {"prompt": spec["prompt"], "sampling settings": SamplingParams(**p),
+                                       "seed": spec["seed"], "chat template": spec["chat"],
+                                       "system prompt": spec.get("system") or None, "adapter": spec.get("adapter"),
+                                       "fast mode": bool(spec.get("fast"))}}
+    state["pl_opened"] = f"Opened run {run.id}: its prompt and settings are in the Generate tab."
+
+
 endpoint = ui.endpoint_form("pl_ep")
 tabs = st.tabs(["Generate", "Token view", "Decoding step", "Logit lens", "Grid", "History"])
 with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the others keep working
@@ -59,6 +102,8 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
     fast = c[0].toggle("Fast mode (int8, approximate)", persist_state="session", key="pl_fast",
                        help="An int8 copy of the base model on CPU: faster, outputs approximate.")
     remote = c[1].toggle("Ask the endpoint", persist_state="session", key="pl_ep_use", disabled=endpoint is None)
+    inputs = {"prompt": prompt, "sampling settings": params, "seed": seed, "chat template": chat,
+              "system prompt": system, "adapter": adapter, "fast mode": fast}
     if remote and endpoint is not None and st.button("Generate", type="primary", key="pl_ep_generate"):
         stream = stream_endpoint(endpoint, prompt, params, system=system, seed=seed)
         for warning in stream.warnings:
@@ -77,7 +122,8 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
         st.write_stream(stream)
         gen = stream.result
         run_id = experiments.record_generation(loaded, gen, user_prompt=prompt, chat=chat, system=system)
-        st.session_state["pl_last"] = {"gen": gen, "params": params, "adapter": adapter, "run": run_id}
+        st.session_state["pl_last"] = {"gen": gen, "params": params, "adapter": adapter, "run": run_id,
+                                       "inputs": inputs}
         st.session_state.pop("pl_probs", None)
     elif (last := st.session_state.get("pl_last")) is not None:
         st.markdown(last["gen"].text)
@@ -87,6 +133,7 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
                    f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
                    f"adapter {g.adapter or adapters.BASE_CHOICE}"
                    + (f" · **{g.approximate}**" if g.approximate else ""))
+        ui.stale_notice(last["inputs"], inputs)
         ui.open_page("attention.py", "Inspect attention on prompt + output",
                      {"attn_text": loaded.tokenizer.decode(list(g.prompt_ids) + list(g.token_ids)), "attn_chat": False,
                       "attn_view": "One head"}, key="pl_to_attn",
@@ -142,11 +189,12 @@ with tabs[4], ui.guard("The Grid tab"):
                             key="pl_template")
     names = template_variables(template)
     defaults = {n: ["a hammer", "a compass", "yeast"] if n == "thing" else [""] * 3 for n in names}
-    rows = st.data_editor(pd.DataFrame(defaults or {"(no variables)": [""]}), num_rows="dynamic",
-                          key=f"pl_rows_{'_'.join(names)}")
-    sets = st.data_editor(pd.DataFrame([{"name": "greedy", "max_new_tokens": 16, "temperature": 0.0, "top_k": 0,
-                                         "top_p": 1.0, "repetition_penalty": 1.0}]),
-                          num_rows="dynamic", key="pl_sets")
+    rows_key = f"pl_rows_{'_'.join(names)}"
+    data, widget = ui.kept_table(rows_key, pd.DataFrame(defaults or {"(no variables)": [""]}))
+    rows = ui.keep_table(rows_key, st.data_editor(data, num_rows="dynamic", key=widget))
+    data, widget = ui.kept_table("pl_sets", pd.DataFrame([{"name": "greedy", "max_new_tokens": 16, "temperature": 0.0,
+                                                           "top_k": 0, "top_p": 1.0, "repetition_penalty": 1.0}]))
+    sets = ui.keep_table("pl_sets", st.data_editor(data, num_rows="dynamic", key=widget))
     cols = st.columns(4)
     st.session_state.setdefault("pl_grid_ad", [adapter_choice])  # the grid starts with the adapter above
     with cols[0]:
@@ -177,23 +225,12 @@ with tabs[4], ui.guard("The Grid tab"):
         st.session_state["pl_grid"] = (run_id, result, spec)
     if (grid := st.session_state.get("pl_grid")) is not None:
         run_id, result, spec = grid
-        st.caption(f"Run {run_id} · {len(result.cells)} cells in {result.batches} batches, "
-                   f"{result.seconds:.1f} s")
+        st.caption(f"Run {run_id} · {len(result.cells)} cells"
+                   + (f" in {result.batches} batches" if result.batches else "") + f", {result.seconds:.1f} s")
+        ui.stale_notice(labelled_fields(spec.to_dict()), labelled_fields(grid_inputs))
         for warning in result.warnings:
             st.warning(warning)
-        table = pd.DataFrame([{"row": c.row, **c.variables,
-                               "setting": f"{c.endpoint or c.adapter or adapters.BASE_CHOICE} · {c.params}",
-                               "text": c.text}
-                              for c in result.cells])
-        if spec.repeats == 1:
-            st.dataframe(table.pivot_table(index=["row", *template_variables(spec.template)],
-                                           columns="setting", values="text", aggfunc="first"),
-                         key="pl_grid_table")
-        else:
-            groups = table.groupby(["row", "setting"], sort=False)["text"].apply(list)
-            st.dataframe(pd.DataFrame([{"row": r, "setting": s, **vars(summarize_repeats(t))}
-                                       for (r, s), t in groups.items()]).drop(columns="counts"),
-                         key="pl_grid_table")
+        st.dataframe(experiments.grid_table(spec, result), key="pl_grid_table")
 
 with tabs[5], ui.guard("The History tab"):
     ui.trash_notice("pl_h")
@@ -208,7 +245,13 @@ with tabs[5], ui.guard("The History tab"):
     ids = [r.id for r in runs]
     st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
     picked = cols[2].multiselect("Runs", ids, persist_state="session", key="pl_h_pick", max_selections=2)
-    cols = st.columns(6)
+    if opened := st.session_state.pop("pl_opened", None):
+        st.success(opened, icon=":material/open_in_browser:")
+    if failed := st.session_state.pop("pl_open_failed", None):
+        ui.show_error(failed)
+    cols = st.columns(7)
+    cols[6].button("Open", key="pl_h_open", disabled=len(picked) != 1, on_click=open_run, args=(picked[:1] or [0])[:1],
+                   help="Put this run's inputs back in the Generate or Grid tab and show its output there")
     if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
         with ui.model_turn(loaded, hold=False):  # a generation streams: its own thread takes the model
             new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
