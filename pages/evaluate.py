@@ -64,6 +64,13 @@ if endpoint is not None:
                "which chat endpoints do not return.")
 
 
+inputs = {"models": [a.name if a else adapters.BASE_CHOICE for a in chosen] + extra_folders
+          + ([endpoint.label] if endpoint else []), "evaluation set": upload.name if upload else set_choice,
+          "metrics": metrics, "first N examples": int(limit), "max new tokens": int(max_new),
+          "bootstrap resamples": int(resamples), "perplexity window": int(window), "stride": int(stride),
+          "chat template": chat, "BOS": add_bos}
+
+
 def chosen_models() -> list:
     return list(chosen) + [adapters.read_adapter(f) for f in extra_folders] + ([endpoint] if endpoint else [])
 
@@ -126,7 +133,7 @@ if st.button("Run evaluation", type="primary", key="ev_run"):
             report = evaluate_models(loaded, model_list, dataset, metrics, options,
                                      progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
         bar.empty()
-        st.session_state["ev_report"] = report
+        st.session_state["ev_report"], st.session_state["ev_inputs"] = report, inputs
         st.session_state["ev_run_id"] = eval_history.save_run(report)
         st.rerun()
     except WorkbenchError as err:
@@ -137,6 +144,7 @@ elif st.session_state.get("ev_cancel"):
 report = st.session_state.get("ev_report")
 if report is not None:
     st.subheader(f"{report.dataset.name}: {len(report.dataset)} examples (run #{st.session_state['ev_run_id']})")
+    ui.stale_notice(st.session_state.get("ev_inputs", inputs), inputs)
     for note in report.warnings:  # lengths cut to the context, metrics an endpoint cannot give
         st.warning(note, icon=":material/content_cut:")
     scores = plots.scores_table(report.results)
