@@ -3,6 +3,7 @@ error display."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import logging.handlers
@@ -187,18 +188,29 @@ BUSY_MESSAGE = "The model is busy with another tab's run; waiting…"
 @contextmanager
 def model_turn(loaded: LoadedModel, *, hold: bool = True) -> Iterator[LoadedModel]:
     """Run one page action on the shared model: while another tab's run (a grid, a stream) holds it, the page says
-    so in place instead of showing faded old output; the notice goes once the model is free. Re-drawing the notice
-    while waiting lets a click in this tab stop the wait. The action keeps the model to itself to the end, so a tab
-    waiting behind it waits once. `hold=False` for actions that generate (`prompt_lab.generation.generate` and
-    `stream_generation`): their worker thread takes the model itself, and would wait forever on this thread."""
+    so in place, with a Cancel, instead of showing faded old output; the notice goes once the model is free.
+    Re-drawing the notice while waiting lets a click in this tab (Cancel or any other) stop the wait. The action
+    keeps the model to itself to the end, so a tab waiting behind it waits once. `hold=False` for actions that
+    generate (`prompt_lab.generation.generate` and `stream_generation`): their worker thread takes the model
+    itself, and would wait forever on this thread."""
     notice = st.empty()
+    slots: list = []
 
     def waiting() -> None:
-        notice.info(BUSY_MESSAGE, icon=":material/hourglass_top:")
+        if not slots:  # the Cancel once per wait (a widget drawn twice in a run is an error), the text redrawn
+            box = notice.container()
+            slots.append(box.empty())
+            box.button("Cancel", key=f"wb_busy_cancel_{next(_waits)}", icon=":material/close:",
+                       on_click=st.toast, args=("Stopped waiting for the model; nothing ran.",),
+                       help="Stop waiting; the other tab's run goes on")
+        slots[0].info(BUSY_MESSAGE, icon=":material/hourglass_top:")
 
     with models.model_turn(loaded, waiting, hold=hold, still_waiting=waiting):
         notice.empty()
         yield loaded
+
+
+_waits = itertools.count()  # a fresh key for each wait's Cancel button
 
 
 RISKS_ENV = "WORKBENCH_ALLOW_REMOTE_RISKS"  # "1": keep the risky loading options when served beyond loopback
