@@ -29,6 +29,9 @@ st.caption(f"Model **{loaded.info.name}** · active adapter: **{adapter_choice}*
            f"{loaded.info.device}")
 
 
+FINISHED = {"stop": "the model ended it", "length": "reached max new tokens"}
+
+
 def sampling_widgets(prefix: str) -> SamplingParams:
     """Sampling settings from a row of number inputs (temperature 0 = greedy)."""
     c = st.columns(5)
@@ -112,7 +115,7 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
         run_id = experiments.record_generation(endpoint, stream.result, user_prompt=prompt, chat=True,
                                                system=system)
         st.caption(f"Run {run_id} · endpoint **{endpoint.label}** · {stream.result.seconds:.2f} s · "
-                   f"stopped by {stream.result.finish_reason}")
+                   f"{FINISHED.get(stream.result.finish_reason, stream.result.finish_reason)}")
     elif not remote and st.button("Generate", type="primary", key="pl_generate"):
         with ui.model_turn(loaded, hold=False):  # the stream's own thread takes the model
             stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed,
@@ -130,7 +133,8 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
     if (last := st.session_state.get("pl_last")) is not None:
         g = last["gen"]
         st.caption(f"Run {last['run']} · {g.prompt_tokens} prompt + {g.new_tokens} new tokens in {g.seconds:.2f} s "
-                   f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
+                   f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · "
+                   f"{FINISHED.get(g.finish_reason, g.finish_reason)} · "
                    f"adapter {g.adapter or adapters.BASE_CHOICE}"
                    + (f" · **{g.approximate}**" if g.approximate else ""))
         ui.stale_notice(last["inputs"], inputs)
