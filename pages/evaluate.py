@@ -154,8 +154,9 @@ if report is not None:
     st.dataframe(wide.pivot(index="model", columns="key", values="shown").fillna("—"), width="stretch")
     if not report.comparisons.empty:
         ui.chart(plots.difference_forest(report.comparisons), width="stretch", key="ev_forest")
-        st.dataframe(report.comparisons.assign(verdict=["clear" if c else "within noise"
-                                                        for c in report.comparisons["clear"]]),
+        paired = report.comparisons.assign(verdict=["clear" if c else "within noise"
+                                                    for c in report.comparisons["clear"]])
+        st.dataframe(paired.style.format("{:.4g}", subset=list(paired.select_dtypes("float").columns)),
                      hide_index=True, width="stretch")
     st.subheader("Examples")
     keys = [k for k in report.results[0].per_example.columns if k not in ("line", "output", "nll", "tokens")]
@@ -174,7 +175,7 @@ if report is not None:
         rgb = "26,150,65" if (value > 0) == higher_is_better(key) else "215,48,39"  # green: better
         return f"background-color: rgba({rgb},{min(abs(value) / bound, 1) * 0.6:.2f})"
 
-    styled = table.style.apply(highlight, axis=1)
+    styled = table.style.apply(highlight, axis=1).format("{:.4g}", subset=list(table.select_dtypes("float").columns))
     if "change" in table:
         styled = styled.map(change_colour, subset=["change"])
     st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(table) + 1) + 3))

@@ -68,7 +68,7 @@ def crows_share_chart(by_type: pd.DataFrame) -> go.Figure:
         hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]})<br>95% CI "
                       "%{customdata[2]:.1%} to %{customdata[3]:.1%}<extra></extra>"))
     fig.add_vline(x=0.5, line_dash="dash", line_color="#888", annotation_text="50%: no preference")
-    fig.update_xaxes(title="pairs where the more stereotyping sentence scores higher", range=[0, 1],
+    fig.update_xaxes(title="pairs where the more stereotyping sentence scores higher", range=[-0.02, 1.04],
                      tickformat=".0%")
     return _layout(fig, "CrowS-Pairs: preference for the stereotyping sentence", 140 + 32 * len(rows))
 
