@@ -44,46 +44,53 @@ def head_heatmap(matrix: np.ndarray, query_labels: list[str], key_labels: list[s
 
 def thumbnail_grid(overview: np.ndarray, statistics: pd.DataFrame | None = None, *,
                    causal: bool = False, selected: tuple[int, int] | None = None) -> go.Figure:
-    """All heads at a glance: (L, H, S, S) maps tiled as one image (layers down, heads across), each tile
-    scaled to its own maximum; an invisible marker per tile carries (layer, head) for click selection."""
+    """All heads at a glance: (L, H, S, S) maps tiled as one image, each tile scaled to its own maximum; an
+    invisible marker per tile carries (layer, head) for click selection. Layers run down and heads across, or,
+    for a deep model with few heads (SmolLM2: 30 x 9), layers across so the grid fills the page's width."""
     n_layers, n_heads, s, _ = overview.shape
+    across_layers = n_layers > 1.5 * n_heads
+    n_rows, n_cols = (n_heads, n_layers) if across_layers else (n_layers, n_heads)
     gap = 1
     step = s + gap
     tiles = np.asarray(overview, dtype=np.float32)
     tiles = tiles / np.maximum(tiles.max(axis=(-1, -2), keepdims=True), 1e-9)   # (L, H, S, S) in 0..1
-    image = np.full((n_layers * step - gap, n_heads * step - gap), np.nan, dtype=np.float64)
-    for layer in range(n_layers):
-        for head in range(n_heads):
-            image[layer * step: layer * step + s, head * step: head * step + s] = tiles[layer, head]
+    image = np.full((n_rows * step - gap, n_cols * step - gap), np.nan, dtype=np.float64)
+    layer_idx, head_idx = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    row_idx, col_idx = (head_idx, layer_idx) if across_layers else (layer_idx, head_idx)
+    for layer, head, row, col in zip(layer_idx, head_idx, row_idx, col_idx):
+        image[row * step: row * step + s, col * step: col * step + s] = tiles[layer, head]
     z = np.round(image, 2).astype(object)
     z[np.isnan(image)] = None
     fig = go.Figure(go.Heatmap(z=z.tolist(), colorscale="Viridis", showscale=False, hoverinfo="skip",
                                zmin=0, zmax=1))
-    layer_idx, head_idx = np.divmod(np.arange(n_layers * n_heads), n_heads)
     hover = [f"layer {l}, head {h}" for l, h in zip(layer_idx, head_idx)]
     if statistics is not None:
         kinds = statistics.set_index(["layer", "head"])["label"]
         hover = [f"{t}: {kinds.get((l, h), '')}" for t, l, h in zip(hover, layer_idx, head_idx)]
     fig.add_trace(go.Scatter(
-        x=head_idx * step + (s - 1) / 2, y=layer_idx * step + (s - 1) / 2, mode="markers",
+        x=col_idx * step + (s - 1) / 2, y=row_idx * step + (s - 1) / 2, mode="markers",
         marker={"size": max(8, min(40, 4 * s)), "symbol": "square", "color": "rgba(0,0,0,0.01)"},
         customdata=[[int(l), int(h)] for l, h in zip(layer_idx, head_idx)], text=hover,
         hovertemplate="%{text}<extra></extra>",
         showlegend=False))
     if selected is not None:
-        layer, head = selected
-        fig.add_shape(type="rect", x0=head * step - 0.5 - gap / 2, x1=head * step + s - 0.5 + gap / 2,
-                      y0=layer * step - 0.5 - gap / 2, y1=layer * step + s - 0.5 + gap / 2,
+        row, col = selected[::-1] if across_layers else selected
+        fig.add_shape(type="rect", x0=col * step - 0.5 - gap / 2, x1=col * step + s - 0.5 + gap / 2,
+                      y0=row * step - 0.5 - gap / 2, y1=row * step + s - 0.5 + gap / 2,
                       line={"color": "#ff2d55", "width": 2})
-    fig.update_xaxes(tickvals=np.arange(n_heads) * step + (s - 1) / 2, ticktext=[f"H{h}" for h in range(n_heads)],
-                     side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=np.arange(n_layers) * step + (s - 1) / 2,
-                     ticktext=[f"L{l}" for l in range(n_layers)], autorange="reversed", showgrid=False,
-                     zeroline=False, scaleanchor="x")
-    tile_px = 48 if n_layers <= 12 else 36                        # square tiles: width follows height
-    fig.update_layout(height=tile_px * n_layers + 100, width=tile_px * n_heads + 70, plot_bgcolor="white",
+    row_names, col_names = ("H", "L") if across_layers else ("L", "H")
+    # constrain="domain": square tiles shrink the plot area, never pad the range (no empty band above row 0)
+    fig.update_xaxes(tickvals=np.arange(n_cols) * step + (s - 1) / 2,
+                     ticktext=[f"{col_names}{i}" for i in range(n_cols)], side="top", showgrid=False,
+                     zeroline=False, constrain="domain")
+    fig.update_yaxes(tickvals=np.arange(n_rows) * step + (s - 1) / 2,
+                     ticktext=[f"{row_names}{i}" for i in range(n_rows)], autorange="reversed", showgrid=False,
+                     zeroline=False, scaleanchor="x", constrain="domain")
+    tile_px = min(48, max(20, 800 // n_cols))                     # square tiles, the grid within ~870 px
+    fig.update_layout(height=tile_px * n_rows + 100, width=tile_px * n_cols + 70, plot_bgcolor="white",
                       margin={"l": 10, "r": 10, "t": 80, "b": 10}, dragmode=False,
-                      title="Click a head to open it" + (" (causal: lower triangles)" if causal else ""))
+                      title="Click a head to open it" + (" (causal: lower triangles)" if causal else "")
+                      + (" · layers across" if across_layers else ""))
     return fig
 
 
