@@ -111,10 +111,20 @@ def statistics_heatmap(statistics: pd.DataFrame, value: str) -> go.Figure:
 
 
 def token_lines(weights: np.ndarray, tokens: list[str], positions: np.ndarray, focus: int, *,
-                direction: str = "attends to", top: int = 8, min_weight: float = 0.02) -> go.Figure:
+                direction: str = "attends to", top: int = 8, min_weight: float = 0.02,
+                max_rows: int = 48) -> go.Figure:
     """bertviz-style line view: the focus token on the left, the tokens on the right, one colour per head,
-    line width by weight; `weights` is (H, K) over `positions`."""
+    line width by weight; `weights` is (H, K) over `positions`. Past `max_rows` positions only the strongest
+    (by their largest weight over heads) are listed, in text order with the focus token, so the chart stays
+    one screen tall at any length."""
     fig = go.Figure()
+    positions, total = np.asarray(positions), len(positions)
+    if total > max_rows:
+        weights = np.asarray(weights, dtype=np.float32)
+        keep = set(np.argsort(weights.max(axis=0))[::-1][:max_rows - 1].tolist())
+        keep |= set(np.flatnonzero(positions == focus).tolist())
+        keep = np.array(sorted(keep))
+        weights, positions = weights[:, keep], positions[keep]
     n = len(positions)
     y = np.arange(n)
     labels = position_labels(tokens, positions)
@@ -139,7 +149,8 @@ def token_lines(weights: np.ndarray, tokens: list[str], positions: np.ndarray, f
     fig.update_xaxes(visible=False, range=[-0.8, 1.8])
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_layout(height=max(300, 18 * n + 80), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      title=f"{labels[focus_row]} {direction} … (width = weight, one colour per head)")
+                      title=f"{labels[focus_row]} {direction} … (width = weight, one colour per head)"
+                      + (f" · the {n} strongest of {total} tokens" if total > n else ""))
     return fig
 
 
