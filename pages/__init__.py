@@ -92,7 +92,7 @@ def page_objects(home) -> list:
 
 def show_error(err: WorkbenchError) -> None:
     """A user error, shown in the page (never a traceback)."""
-    st.error(str(err), icon=":material/error:")
+    st.error(err.for_people(), icon=":material/error:")
 
 
 def _logger() -> logging.Logger:
@@ -373,7 +373,7 @@ def endpoint_form(prefix: str, title: str = "OpenAI-compatible endpoint (hosted 
         try:
             return EndpointSpec(base_url=url, model=model, api_key_env=key_env, name=name)
         except WorkbenchError as err:
-            st.error(str(err))
+            show_error(err)
             return None
 
 
