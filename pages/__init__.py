@@ -3,6 +3,7 @@ error display."""
 
 # The parts live in pages/shell/ (a subfolder: Streamlit's v1 mode lists every pages/*.py as a page); pages use
 # them as `import pages as ui` and `ui.<name>`.
+from pages.shell.adapters import adapters_panel
 from pages.shell.errors import guard, show_error, show_unexpected, store_notice
 from pages.shell.loading import BUSY_MESSAGE, MAX_LOADED, current_model, current_spec, load_model, model_turn
 from pages.shell.navigation import PAGES, ROOT, SHELL_KEY, ensure_shell, leave_legacy_mpa, page_objects
@@ -14,8 +15,8 @@ from workbench.display import human_bytes
 
 __all__ = [
     "BUSY_MESSAGE", "MAX_LOADED", "OTHER", "PAGES", "RISKS_ENV", "ROOT", "SHELL_KEY",
-    "adapter_picker", "ask_delete", "chart", "confirm_delete", "copy_as_code", "current_model", "current_spec",
-    "endpoint_form", "ensure_shell", "exposed", "fit_kept", "guard", "human_bytes", "leave_legacy_mpa",
+    "adapter_picker", "adapters_panel", "ask_delete", "chart", "confirm_delete", "copy_as_code", "current_model",
+    "current_spec", "endpoint_form", "ensure_shell", "exposed", "fit_kept", "guard", "human_bytes", "leave_legacy_mpa",
     "load_model", "model_turn", "notebook_download", "open_page", "page_objects", "remembered", "show_error",
     "show_unexpected", "sidebar_model", "store_notice", "trash_notice",
 ]

@@ -1,8 +1,9 @@
-"""Deletes that ask first and go to the workspace trash, with an Undo."""
+"""Deletes that ask first and go to the workspace trash, with an Undo; the trash list to restore from."""
 
 import streamlit as st
 
 from workbench import trash
+from workbench.finetune import panels
 
 
 def ask_delete(key: str, target) -> None:
@@ -43,3 +44,41 @@ def trash_notice(key: str) -> None:
         st.session_state.pop(f"{key}_moved")
         st.session_state[f"{key}_restored"] = [trash.restore(i) for i in items]
         st.rerun()
+
+
+def trash_list(prefix: str) -> None:
+    """The workspace trash in an expander: restore one item, or empty it for good after asking. A restored adapter
+    is picked in the registry panel (`<prefix>_adapter_next`); the outcome is its flash (`<prefix>_flash`)."""
+    items = trash.list_items()
+    with st.expander(f"Trash ({len(items)})", expanded=bool(items)):
+        if not items:
+            st.caption(f"Empty. Deleted adapters, jobs and history records wait here for {trash.KEEP_DAYS} days.")
+            return
+        st.dataframe(panels.trash_table(items), hide_index=True, width="stretch", key=f"{prefix}_trash_table")
+        by_id = {i.id: i for i in items}
+        if st.session_state.get(f"{prefix}_trash_pick") not in by_id:
+            st.session_state[f"{prefix}_trash_pick"] = items[0].id
+        c = st.columns([3, 1, 1])
+        picked = c[0].selectbox("Item", list(by_id), format_func=lambda i: by_id[i].label, persist_state="session",
+                                key=f"{prefix}_trash_pick")
+        if c[1].button("Restore", key=f"{prefix}_trash_restore"):
+            item = trash.restore(picked)
+            if item.kind == "adapter":
+                st.session_state[f"{prefix}_adapter_next"] = item.name
+            st.session_state[f"{prefix}_flash"] = f"Restored {item.label}."
+            st.rerun()
+        if c[2].button("Empty trash", key=f"{prefix}_trash_empty"):
+            st.session_state[f"{prefix}_trash_confirm"] = True
+        if st.session_state.get(f"{prefix}_trash_confirm"):
+            confirm_empty(len(items), prefix)
+
+
+def confirm_empty(count: int, prefix: str) -> None:
+    st.warning(f"Remove the {count} item(s) in the trash for good? This cannot be undone.")
+    c = st.columns([1, 1, 4])
+    if c[0].button("Empty for good", key=f"{prefix}_trash_empty_yes", type="primary"):
+        st.session_state[f"{prefix}_flash"] = f"Removed {len(trash.empty(older_than_days=0))} item(s) for good."
+    elif not c[1].button("Keep them", key=f"{prefix}_trash_empty_no"):
+        return
+    st.session_state.pop(f"{prefix}_trash_confirm", None)
+    st.rerun()
