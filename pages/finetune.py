@@ -32,9 +32,7 @@ def pick_data_file() -> Path | None:
     source = st.radio("Data", ["Pick from data/", "Upload"], horizontal=True, persist_state="session", key="ft_source")
     if source == "Upload":
         up = st.file_uploader("JSONL, CSV or TXT", type=["jsonl", "json", "csv", "txt"], key="ft_upload")
-        if up is None:
-            return None
-        return workspace.save_upload("uploads", up.name, up.getvalue())
+        return None if up is None else workspace.save_upload("uploads", up.name, up.getvalue())
     names = sorted(p.name for p in workspace.data_dir().glob("*") if p.suffix in data.SUFFIXES)
     choice = st.selectbox("File in data/", names, index=form.default_file_index(names, task), persist_state="session",
                           key="ft_file")
@@ -112,9 +110,8 @@ def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
             persist_state="session", key="ft_procs", disabled=gpus < 2,
             help="More than one GPU: the job runs under `accelerate launch`, one process each.")
         submitted = st.form_submit_button("Start fine-tune", type="primary")
-    settings = form.run_settings({**v, "model": loaded.spec.name, "data": str(path), "task": task,
-                                  "max_length": max_length, "validation_fraction": val_fraction,
-                                  "device": loaded.spec.device})
+    settings = form.run_settings({**v, "model": loaded.spec.name, "device": loaded.spec.device, "data": str(path),
+                                  "task": task, "max_length": max_length, "validation_fraction": val_fraction})
     ui.copy_as_code(snippets.finetune_code(settings))
     if submitted:
         st.session_state["ft_job"] = jobs.submit(config.LoraRunConfig(**settings))
@@ -145,8 +142,7 @@ def job_view() -> None:
     pick = panels.picked_job(ids, st.session_state.get("ft_pick"), st.session_state.get("ft_job"))
     if pick != st.session_state.get("ft_pick"):  # set, not dropped: the browser would keep showing a gone job
         st.session_state["ft_pick"] = pick
-    job_id = st.selectbox("Job", ids, persist_state="session", key="ft_pick")
-    st.session_state["ft_job"] = job_id
+    st.session_state["ft_job"] = job_id = st.selectbox("Job", ids, persist_state="session", key="ft_pick")
     row = next(r for r in rows if r["id"] == job_id)
     metrics = jobs.metrics(job_id)
     shown = panels.job_figures(row, metrics)
@@ -158,7 +154,10 @@ def job_view() -> None:
     if metrics:
         ui.chart(plots.training_curves(metrics, f"{row['adapter']} ({job_id})"), key="ft_curve")
     job_controls(job_id, row)
-    job_files(row, metrics)
+    ui.notebook_download(lambda: notebook_export.finetune_job_notebook(row, metrics), f"finetune-{job_id}.ipynb",
+                         "ft_job_ipynb")  # the job as a notebook that trains it again
+    with st.expander("Log"):
+        st.code(jobs.log_tail(job_id) or "(empty)", language=None)
 
 
 def job_controls(job_id: str, row: dict) -> None:
@@ -179,24 +178,11 @@ def job_controls(job_id: str, row: dict) -> None:
         if c[2].button("Continue for more steps", key="ft_continue"):
             jobs.continue_run(job_id, int(more))
             st.rerun(scope="fragment")
-    if offers.next_steps:
-        next_steps(row["adapter"])
+    if offers.next_steps:  # the pages that judge the adapter, opened with it preselected
+        for col, (file, label, preset, key, tip) in zip(st.columns(3), panels.next_steps(row["adapter"])):
+            ui.open_page(file, label, preset, key=key, where=col, help_text=tip)
     if offers.delete and st.button("Delete job", key="ft_job_delete"):
         ui.ask_delete("ft_job", (job_id, row["adapter"]))
-
-
-def next_steps(adapter: str) -> None:
-    """A finished job's adapter opened in the pages that judge it, preselected there."""
-    for col, (file, label, preset, key, tip) in zip(st.columns(3), panels.next_steps(adapter)):
-        ui.open_page(file, label, preset, key=key, where=col, help_text=tip)
-
-
-def job_files(row: dict, metrics: list[dict]) -> None:
-    """The job as a notebook that trains it again, and its log."""
-    ui.notebook_download(lambda: notebook_export.finetune_job_notebook(row, metrics), f"finetune-{row['id']}.ipynb",
-                         "ft_job_ipynb")
-    with st.expander("Log"):
-        st.code(jobs.log_tail(row["id"]) or "(empty)", language=None)
 
 
 st.session_state["ft_registry"] = adapters.registry_stamp()  # what this full run shows; the jobs poll compares
