@@ -191,3 +191,9 @@ def startup_cleanup() -> tuple[list[Path], list[TrashItem]]:
 def labels(items: list[TrashItem]) -> str:
     """The items as one phrase for a notice ("adapter a, job j")."""
     return ", ".join(i.label for i in items)
+
+
+def table_rows(items: list[TrashItem]) -> list[dict]:
+    """The Trash list's rows: what, its name, when it was deleted (local time), where it came from."""
+    return [{"what": i.kind, "name": i.name, "deleted": time.strftime("%Y-%m-%d %H:%M", time.localtime(i.deleted)),
+             "from": i.origin or f"store table {i.table}"} for i in items]

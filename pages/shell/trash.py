@@ -1,9 +1,9 @@
 """Deletes that ask first and go to the workspace trash, with an Undo; the trash list to restore from."""
 
+import pandas as pd
 import streamlit as st
 
 from workbench import trash
-from workbench.finetune import panels
 
 
 def ask_delete(key: str, target) -> None:
@@ -54,7 +54,8 @@ def trash_list(prefix: str) -> None:
         if not items:
             st.caption(f"Empty. Deleted adapters, jobs and history records wait here for {trash.KEEP_DAYS} days.")
             return
-        st.dataframe(panels.trash_table(items), hide_index=True, width="stretch", key=f"{prefix}_trash_table")
+        st.dataframe(pd.DataFrame(trash.table_rows(items)), hide_index=True, width="stretch",
+                     key=f"{prefix}_trash_table")
         by_id = {i.id: i for i in items}
         if st.session_state.get(f"{prefix}_trash_pick") not in by_id:
             st.session_state[f"{prefix}_trash_pick"] = items[0].id

@@ -1,5 +1,5 @@
 """The Jobs and Adapters panels' decisions from real store and registry rows: the job table, figures and notice,
-the buttons each status offers, which item a picker keeps, the trash table."""
+the buttons each status offers, which item a picker keeps; the trash list's rows."""
 
 import json
 import time
@@ -97,8 +97,8 @@ def test_registry_stamp_changes_when_an_adapter_is_registered(workspace_home, tm
 def test_trash_table_shows_what_was_deleted_when_and_from_where(workspace_home, tmp_path):
     adapters.import_adapter(_adapter_folder(tmp_path / "gone"), "gone")
     item = adapters.delete("gone")
-    table = panels.trash_table(trash.list_items())
-    assert list(table.columns) == ["what", "name", "deleted", "from"]
-    assert table.iloc[0]["what"] == "adapter" and table.iloc[0]["name"] == "gone"
-    assert table.iloc[0]["deleted"] == time.strftime("%Y-%m-%d %H:%M", time.localtime(item.deleted))
+    [row] = trash.table_rows(trash.list_items())
+    assert list(row) == ["what", "name", "deleted", "from"]
+    assert row["what"] == "adapter" and row["name"] == "gone"
+    assert row["deleted"] == time.strftime("%Y-%m-%d %H:%M", time.localtime(item.deleted))
     assert trash.labels([item, item]) == "adapter gone, adapter gone"

@@ -3,14 +3,12 @@ widgets: the tables, one job's figures and message, the controls a job's status 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from workbench.models.adapters import BASE_CHOICE
-from workbench.trash import TrashItem
 
 ACTIVE = ("running", "queued")  # a job with a process (or about to have one): it can be stopped, not deleted
 RESUMABLE = ("stopped", "failed")
@@ -118,9 +116,3 @@ def activate_refusal(row: dict, model: str) -> str | None:
     if row["base model"] == model and row["status"] == "ok":
         return None
     return f"trained on {row['base model']}, not the picked model"
-
-
-def trash_table(items: list[TrashItem]) -> pd.DataFrame:
-    """The Trash list: what, its name, when it was deleted (local time), where it came from."""
-    return pd.DataFrame([{"what": i.kind, "name": i.name, "deleted": time.strftime(
-        "%Y-%m-%d %H:%M", time.localtime(i.deleted)), "from": i.origin or f"store table {i.table}"} for i in items])
