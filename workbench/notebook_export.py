@@ -92,8 +92,9 @@ def evaluation_run_notebook(record: dict) -> bytes:
     local = [m for m in record["models"] if not m["endpoint"]]
     notes = tuple(f"{m['label']} is an endpoint: the notebook API scores local models only."
                   for m in record["models"] if m["endpoint"])
-    snippet = snippets.evaluate_code(record_spec(record["base_model"]), record["dataset_path"], record["metrics"],
-                                     [m["adapter"] for m in local], limit=record["n_examples"],
+    environment = {k: record[k] for k in ("device", "dtype") if record.get(k)}  # none for runs recorded before
+    snippet = snippets.evaluate_code(record_spec(record["base_model"], environment), record["dataset_path"],
+                                     record["metrics"], [m["adapter"] for m in local], limit=record["n_examples"],
                                      options=record["options"], notes=notes)
     stored = {m["label"]: {k: v for k, v in m["scores"].items() if math.isfinite(v)} for m in local}
     now = "{m: dict(zip(s['key'], s['value'])) for m, s in e.to_pandas().groupby('model', sort=False)}"
