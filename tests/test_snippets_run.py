@@ -47,8 +47,8 @@ def run_cell(snippet: snippets.Snippet, m) -> tuple[dict, object, str]:
     return namespace, shown, printed.getvalue()
 
 
-def attention_cell(m, view: str, **settings) -> tuple[dict, object, str]:
-    return run_cell(snippets.attention_code(m.spec, TEXT, view=view, layer=LAYER, head=HEAD, max_tokens=MAX_TOKENS,
+def attention_cell(m, view: str, text: str = TEXT, **settings) -> tuple[dict, object, str]:
+    return run_cell(snippets.attention_code(m.spec, text, view=view, layer=LAYER, head=HEAD, max_tokens=MAX_TOKENS,
                                             chat=False, **settings), m)
 
 
@@ -118,8 +118,9 @@ def test_generated_snippet_prints_the_pages_greedy_tokens(smollm2):
 
 def test_attribution_snippet_gives_the_pages_faithfulness_panel(smollm2):
     settings = {"target": " dog", "contrast": " mat", "method": "ig", "steps": 2}
-    namespace, _, _ = attention_cell(smollm2, "Attribution", attribution=settings)
-    page = attribution.faithfulness(smollm2, TEXT, target=" dog", contrast=" mat", steps=2, chat=False,
+    text = "The cat sat on"  # occlusion runs a pass per token
+    namespace, _, _ = attention_cell(smollm2, "Attribution", text, attribution=settings)
+    page = attribution.faithfulness(smollm2, text, target=" dog", contrast=" mat", steps=2, chat=False,
                                     max_tokens=MAX_TOKENS)
     assert list(namespace["r"].core.scores) == list(page.scores)
     for method, scores in page.scores.items():
@@ -145,13 +146,13 @@ def test_sampled_generate_snippet_prints_the_pages_text(smollm2):
 
 
 def test_grid_snippet_gives_the_pages_cells(smollm2):
-    grid = {"template": "Say {w}.", "rows": [{"w": "hi"}, {"w": "no"}], "chat": False, "seed": 1, "repeats": 1,
+    grid = {"template": "Say {w}.", "rows": [{"w": "hi"}], "chat": False, "seed": 1, "repeats": 1,
             "param_sets": [{"name": "greedy", "max_new_tokens": 3}, {"name": "warm", "max_new_tokens": 3,
                                                                      "temperature": 0.8}],
             "adapters": [None], "system": None, "batch_size": 4, "endpoints": []}
     _, shown, _ = run_cell(snippets.grid_code(smollm2.spec, grid), smollm2)
     page = generate_grid(smollm2, GridSpec.from_dict(grid))
-    assert shown["text"].tolist() == [cell.text for cell in page.cells] and len(page.cells) == 4
+    assert shown["text"].tolist() == [cell.text for cell in page.cells] and len(page.cells) == 2
 
 
 def test_evaluate_snippet_gives_the_pages_scores(smollm2, workspace_with_adapter):
