@@ -20,6 +20,8 @@ from workbench.bias import runs as bias_runs
 from workbench.compare import diff as compare
 from workbench.evaluate.run import EvalOptions, evaluate_models
 from workbench.evaluate.sets import read_eval_set
+from workbench.finetune import jobs
+from workbench.finetune.config import LoraRunConfig
 from workbench.models import adapters
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate_grid, stream_generation
@@ -35,7 +37,7 @@ def run_cell(snippet: snippets.Snippet, m) -> tuple[dict, object, str]:
     """Run a snippet's body as a notebook cell does (the last expression is its shown value), with `m` the model
     its setup loads (the setup itself is checked to load that model: loading it again costs seconds a snippet).
     Returns the cell's variables, its shown value and what it printed."""
-    assert snippet.setup == snippets.load_code(m.spec)
+    assert m is None or snippet.setup == snippets.load_code(m.spec)
     tree = ast.parse(snippet.body)
     last = tree.body.pop() if isinstance(tree.body[-1], ast.Expr) else None
     namespace = {"m": m}
@@ -45,6 +47,12 @@ def run_cell(snippet: snippets.Snippet, m) -> tuple[dict, object, str]:
              namespace)
         shown = eval(compile(ast.Expression(last.value), "snippet", "eval"), namespace) if last else None  # noqa: S307
     return namespace, shown, printed.getvalue()
+
+
+def run_cell_without_model(snippet: snippets.Snippet) -> tuple[dict, object, str]:
+    """A snippet whose setup loads no model (a fine-tune: its job loads the model in its own process)."""
+    assert snippet.setup == snippets.IMPORT
+    return run_cell(snippet, None)
 
 
 def attention_cell(m, view: str, text: str = TEXT, **settings) -> tuple[dict, object, str]:
@@ -169,15 +177,31 @@ def test_evaluate_snippet_gives_the_pages_scores(smollm2, workspace_with_adapter
         assert ours.scores == pytest.approx(theirs.scores, rel=1e-9) and ours.intervals == theirs.intervals
 
 
-@pytest.mark.parametrize("probe, settings", [("pronouns", {"limit": 2}), ("crows-pairs", {"limit": 2}),
-                                             ("bold-sentiment", {"limit": 1, "max_new_tokens": 3})])
-def test_bias_snippet_gives_the_pages_summary(smollm2, workspace_with_adapter, probe, settings):
+@pytest.mark.parametrize("probe, settings, adapter", [("pronouns", {"limit": 2}, None),
+                                                      ("crows-pairs", {"limit": 2}, "page-lora"),
+                                                      ("bold-sentiment", {"limit": 1, "max_new_tokens": 3}, None)])
+def test_bias_snippet_gives_the_pages_summary(smollm2, workspace_with_adapter, probe, settings, adapter):
     probe_settings = bias_runs.ProbeSettings(seed=3, **settings)
-    page = bias_runs.run_probe(smollm2, probe, settings=probe_settings, use_cache=False)
-    namespace, _, printed = run_cell(snippets.bias_code(smollm2.spec, probe, vars(probe_settings), recompute=True),
-                                     smollm2)
-    assert namespace["b"].core["base"].summary == pytest.approx(page.summary, nan_ok=True)
+    page = bias_runs.run_probe(smollm2, probe, adapter=adapter and adapters.resolve(adapter),
+                               settings=probe_settings, use_cache=False)  # the page runs the base, then the adapter
+    namespace, _, printed = run_cell(snippets.bias_code(smollm2.spec, probe, vars(probe_settings), adapter=adapter,
+                                                        recompute=True), smollm2)
+    assert namespace["b"].core["adapter" if adapter else "base"].summary == pytest.approx(page.summary, nan_ok=True)
     assert printed == f"{page.summary}\n"
+
+
+def test_finetune_snippet_trains_to_the_pages_losses(smollm2, workspace_home, tmp_path):
+    rows = (data_dir() / "demo_dates_train.jsonl").read_text().splitlines()[:8]
+    (tmp_path / "train.jsonl").write_text("\n".join(rows) + "\n")
+    settings = {"model": smollm2.spec.name, "data": str(tmp_path / "train.jsonl"), "adapter_name": "page-job",
+                "max_steps": 2, "batch_size": 2, "max_length": 48, "warmup_steps": 0, "validation_fraction": 0.0,
+                "save_every": 100, "device": "cpu"}  # a 2-step run, with the page's own keys
+    page_job = jobs.submit(LoraRunConfig(**settings))  # the page's Start button
+    namespace, shown, _ = run_cell_without_model(snippets.finetune_code({**settings, "adapter_name": "code-job"}))
+    assert jobs.wait(page_job, timeout_s=180)["status"] == "done" and namespace["job"].status == "done"
+    page = [m["loss"] for m in jobs.metrics(page_job) if m.get("kind") == "train"]
+    ours = [m["loss"] for m in shown.core if m.get("kind") == "train"]
+    assert len(page) == 2 and ours == pytest.approx(page, rel=1e-3)  # threads may differ: float sums reorder
 
 
 def test_compare_snippet_gives_the_pages_outputs_shift_and_attention_diff(smollm2, workspace_with_adapter):
