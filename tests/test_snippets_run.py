@@ -35,8 +35,8 @@ MAX_TOKENS = 64
 
 def run_cell(snippet: snippets.Snippet, m) -> tuple[dict, object, str]:
     """Run a snippet's body as a notebook cell does (the last expression is its shown value), with `m` the model
-    its setup loads (the setup itself is checked to load that model: loading it again costs seconds a snippet).
-    Returns the cell's variables, its shown value and what it printed."""
+    its setup loads (the setup is checked to load that model: loading it again costs seconds a snippet; None for a
+    snippet that loads none). Returns the cell's variables, its shown value and what it printed."""
     assert m is None or snippet.setup == snippets.load_code(m.spec)
     tree = ast.parse(snippet.body)
     last = tree.body.pop() if isinstance(tree.body[-1], ast.Expr) else None
