@@ -5,6 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 import pages as ui
+from pages.parts.evaluate_links import export_buttons, open_in_compare
 from workbench import notebook_export, snippets
 from workbench.errors import WorkbenchError
 from workbench.evaluate import figures as plots
@@ -92,33 +93,6 @@ ui.copy_as_code(snippets.evaluate_code(
     notes=snippets.page_only(uploaded_file=set_choice == UPLOAD, endpoint=endpoint is not None)))
 
 
-def open_in_compare(report) -> None:
-    """One example opened on the Compare page: its prompt through the base and the run's (last) adapter."""
-    registered = {a.name for a in adapters.list_adapters(loaded.info.name)}
-    tuned = [r.label for r in report.results if r.label in registered]
-    prompted = {e.line: e.prompt for e in report.dataset.examples if e.prompt}
-    if not tuned or not prompted:
-        return
-    c = st.columns([1, 2])
-    line = c[0].selectbox("Example (line) to open in Compare", list(prompted), persist_state="session",
-                          key=ui.fit_kept("ev_to_cmp_line", options=list(prompted)))
-    ui.open_page("compare.py", f"Open line {line} in Compare with {tuned[-1]}",
-                 {"cmp_prompt": prompted[line], "cmp_adapter": tuned[-1], "cmp_chat": report.options.chat},
-                 key="ev_to_cmp", where=c[1], help_text="This prompt through the base and the adapter, side by "
-                                                         "side, with the log-prob shift and the attention diff")
-
-
-def export_buttons(prefix: str, run_id: int, examples, paired) -> None:
-    """Per-example rows and paired differences of one run, each as CSV and JSON (spreadsheet-safe CSV)."""
-    cols = st.columns(4)
-    for i, (what, table) in enumerate((("examples", examples), ("paired", paired))):
-        for j, (fmt, mime) in enumerate((("csv", "text/csv"), ("json", "application/json"))):
-            label = f"{'Per-example rows' if what == 'examples' else 'Paired differences'} ({fmt.upper()})"
-            cols[2 * i + j].download_button(label, eval_history.export_table(table, fmt),
-                                            f"evaluation-{run_id}-{what}.{fmt}", mime, key=f"{prefix}_{what}_{fmt}",
-                                            disabled=table.empty)
-
-
 if st.button("Run evaluation", type="primary", key="ev_run"):
     try:
         dataset = load_set()
@@ -179,7 +153,7 @@ if report is not None:
     if "change" in table:
         styled = styled.map(change_colour, subset=["change"])
     st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(table) + 1) + 3))
-    open_in_compare(report)
+    open_in_compare(loaded, report)
     export_buttons("ev_cur", st.session_state["ev_run_id"], eval_history.report_examples(report),
                    eval_history.paired_rows(report))
 
