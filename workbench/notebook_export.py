@@ -58,12 +58,14 @@ def _comparison(stored, now: str, what: str, *, rel_tol: float = 1e-6, check: bo
         verdict += f"\nassert same(now, stored), f'{what} differs from the stored record: {{now}} != {{stored}}'"
     return ("import math\n\n\n"
             "def same(a, b):\n"
-            f'    """Equal; floats to a relative {rel_tol:g}, dicts key by key, lists item by item."""\n'
+            f'    """Equal; floats to a relative {rel_tol:g} (NaN = NaN), dicts by key, lists by item."""\n'
             "    if isinstance(a, dict) and isinstance(b, dict):\n"
             "        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)\n"
             "    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):\n"
             "        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))\n"
             "    if isinstance(a, float) or isinstance(b, float):\n"
+            "        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):\n"
+            "            return True  # an undefined figure (the interval of 3 points) both times\n"
             f"        return math.isclose(a, b, rel_tol={rel_tol!r}, abs_tol=1e-12)\n"
             "    return a == b\n\n\n"
             f"stored = {snippets.source(stored)}  # as recorded\n"
