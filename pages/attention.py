@@ -6,6 +6,7 @@ import streamlit as st
 
 import pages as ui
 from pages.attention_views import PageInputs, copy_code, maps
+from pages.attention_views import adapter_diff as adapter_diff_view
 from pages.attention_views import attribution as attribution_view
 from pages.attention_views import contributions as contributions_view
 from pages.attention_views import generated as generated_view
@@ -18,7 +19,7 @@ ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through
 VIEWS = {"One head": maps.one_head, "All heads": maps.all_heads, "Token focus": maps.token_focus,
          "Statistics": maps.statistics, "Aggregates": maps.aggregates, "Row math": maps.row_math_view,
          "Generated": generated_view.draw, "bertviz": maps.bertviz, "Attribution": attribution_view.draw,
-         "Contributions": contributions_view.draw}
+         "Contributions": contributions_view.draw, "Base vs adapter": adapter_diff_view.draw}
 
 st.title("Attention")
 loaded = ui.current_model()

@@ -119,5 +119,8 @@ def copy_code(p: PageInputs, view: str) -> None:
         | {"adapter": _picked_adapter("attn_attr_adapter", p.causal)},
         contributions={"token": state.get("attn_ctb_token"), "threshold": state.get("attn_ctb_threshold"),
                        "adapter": _picked_adapter("attn_ctb_adapter", p.causal)},
+        adapter_diff={k: state.get(f"attn_diff_{k}") for k in ("token", "target", "contrast", "steps")}
+        | {"adapter": _picked_adapter("attn_diff_adapter", p.causal),
+           "method": state.get("attn_diff_method") if "attn_diff_attribution" in state else None},
         notes=snippets.page_only(value_weighted=p.value_weighted, hide_first_token=p.hide_first,
                                  token_range_zoom=(p.start, p.end) != (0, p.n), query_rows=bool(p.rows_text))))
