@@ -110,6 +110,11 @@ text = cols[0].text_area("Text to read with both models", sbs.tuned_greedy.promp
 measure = cols[1].radio("Measure", list(compare.MEASURES), format_func=compare.MEASURES.get, persist_state="session",
                         key="cmp_measure")
 max_tokens = cols[2].number_input("Max tokens", 8, 512, 128, persist_state="session", key="cmp_attn_max")
+if adapter_name in registered:  # the prompt's last token chose the answer's first token
+    ui.open_page("attention.py", "Base vs adapter: contributions and attribution (Attention page)",
+                 {"attn_text": text, "attn_chat": False, "attn_view": "Base vs adapter", "attn_diff_adapter":
+                  adapter_name, "attn_diff_token": max(len(sbs.tuned_greedy.prompt_ids) - 1, 0)},
+                 key="cmp_to_attn_diff", help_text="Each head's and MLP's change, and the input attribution")
 copy_as_code({"text": text, "measure": measure, "max_tokens": int(max_tokens)})
 diff_inputs = {"text": text, "measure": measure, "max tokens": int(max_tokens), "adapter": inputs["adapter"]}
 if st.button("Compute attention diff", key="cmp_attn_run"):

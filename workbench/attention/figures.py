@@ -355,3 +355,39 @@ def vocabulary_bars(promoted: list[str], promoted_logits: np.ndarray, suppressed
     fig.update_layout(title=title, height=max(320, 22 * (len(promoted) + len(suppressed)) + 100),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.08})
     return fig
+
+
+def contribution_delta_heatmap(delta: np.ndarray, adapter: str, title: str, *, value: str = "importance change",
+                               ) -> go.Figure:
+    """Layer x (heads, MLP) heatmap of adapter - base, red where the adapter leans on a component more, blue less;
+    each cell carries [layer, head] (head -1 for the MLP) so a click can open the head."""
+    n_layers, columns = delta.shape
+    labels = [f"H{h}" for h in range(columns - 1)] + ["MLP"]
+    heads = np.where(np.arange(columns) == columns - 1, -1, np.arange(columns))
+    custom = [[[l, int(h)] for h in heads] for l in range(n_layers)]
+    limit = float(np.abs(delta).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=_rounded(delta, 4).tolist(), x=labels, y=[f"L{l}" for l in range(n_layers)],
+                               customdata=custom, colorscale="RdBu", reversescale=True, zmin=-limit, zmax=limit,
+                               colorbar={"title": value},
+                               hovertemplate=f"%{{y}} %{{x}}: %{{z}} ({adapter} - base)<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, height=min(1200, max(360, 22 * n_layers + 120)),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def attribution_delta_bars(tokens: list[str], base: np.ndarray, tuned: np.ndarray, adapter: str, *, title: str,
+                           visible: int | None = None) -> go.Figure:
+    """Each input token's attribution with the base model and with the adapter side by side, and their difference
+    (adapter - base) as a line; tokens the output cannot see left out."""
+    visible = len(tokens) if visible is None else visible
+    labels = position_labels(tokens, range(visible))
+    base, tuned = np.asarray(base[:visible], dtype=np.float64), np.asarray(tuned[:visible], dtype=np.float64)
+    fig = go.Figure([go.Bar(x=labels, y=_rounded(base, 5).tolist(), name="base", marker_color="#9e9e9e"),
+                     go.Bar(x=labels, y=_rounded(tuned, 5).tolist(), name=adapter, marker_color="#4c78a8"),
+                     go.Scatter(x=labels, y=_rounded(tuned - base, 5).tolist(), name=f"{adapter} - base",
+                                mode="lines+markers", line={"color": "#d62728"})])
+    fig.update_xaxes(type="category", tickangle=-60)
+    fig.update_layout(title=title, barmode="group", yaxis_title="attribution", height=420,
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.08})
+    return fig
