@@ -46,7 +46,13 @@ def run_with_bar(probe: str, settings: bias.ProbeSettings, data_path, use_adapte
         result = bias.run_probe(loaded, probe, adapter=use_adapter, data_path=data_path, settings=settings,
                                 progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=f"{who}: {m}"))
     bar.empty()
+    st.session_state.setdefault("bias_fresh", set()).add(run_key(result))
     return result
+
+
+def run_key(result) -> str:
+    """Which run a result is, to tell one computed in this session from one read back from the workspace cache."""
+    return f"{result.probe}|{result.model}|{result.adapter}|{result.data_hash}|{sorted(result.settings.items())}"
 
 
 def probe_result(probe: str, settings: bias.ProbeSettings, data_path, use_adapter=None):
@@ -82,7 +88,9 @@ def both_runs(probe: str, settings: bias.ProbeSettings, data_path):
 
 
 def provenance(result) -> None:
-    st.caption(f"{'Cached' if result.cached else 'Computed'} in {result.seconds:.1f} s · model {result.model} · "
+    fresh = run_key(result) in st.session_state.get("bias_fresh", set())
+    st.caption(f"Computed in {result.seconds:.1f} s{' (read back from the workspace cache)' if not fresh else ''} · "
+               f"model {result.model} · "
                f"adapter {result.adapter or 'none'} · data sha256 {result.data_hash[:12]} · {result.settings}")
     ui.notebook_download(lambda: notebook_export.bias_run_notebook(result),
                          f"bias-{result.probe}-{result.adapter or 'base'}.ipynb", f"bias_ipynb_{result.probe}")

@@ -41,6 +41,8 @@ def chosen_adapter():
     return registered[adapter_name]
 
 
+inputs = {"adapter": folder.strip() or adapter_name, "prompt": prompt, "chat template": chat,
+          "max new tokens": int(max_new), "temperature": float(temperature), "seed": int(seed)}
 try:
     adapter = chosen_adapter()
     if st.button("Generate with both", type="primary", key="cmp_run"):
@@ -49,6 +51,7 @@ try:
             st.session_state["cmp_sbs"] = compare.side_by_side(
                 loaded, adapter, prompt, chat=chat, max_new_tokens=int(max_new), temperature=float(temperature),
                 seed=int(seed), progress=lambda f, msg: bar.progress(f, text=msg))
+        st.session_state["cmp_sbs_inputs"] = inputs
         st.session_state.pop("cmp_diff", None)
         bar.empty()
 except WorkbenchError as err:
@@ -71,13 +74,15 @@ if sbs is None:
     st.info("Generate to see both outputs, the log-prob shift and the attention diff.")
     st.stop()
 
+made_with = st.session_state.get("cmp_sbs_inputs", inputs)
+ui.stale_notice(made_with, inputs)
 base_col, tuned_col = st.columns(2)
 for col, title, greedy, sampled in ((base_col, adapters.BASE_CHOICE.capitalize(), sbs.base_greedy, sbs.base_sampled),
                                     (tuned_col, f"Adapter: {sbs.adapter}", sbs.tuned_greedy, sbs.tuned_sampled)):
     col.markdown(f"**{title}**")
     col.caption("greedy")
     col.code(greedy.text or "(empty)", language=None, wrap_lines=True)
-    col.caption(f"sampled (T={temperature:g}, top-p 0.95, seed {seed})")
+    col.caption(f"sampled (T={made_with['temperature']:g}, top-p 0.95, seed {made_with['seed']})")
     col.code(sampled.text or "(empty)", language=None, wrap_lines=True)
 
 st.subheader("Log-probability shift of the chosen tokens")
@@ -105,7 +110,13 @@ text = cols[0].text_area("Text to read with both models", sbs.tuned_greedy.promp
 measure = cols[1].radio("Measure", list(compare.MEASURES), format_func=compare.MEASURES.get, persist_state="session",
                         key="cmp_measure")
 max_tokens = cols[2].number_input("Max tokens", 8, 512, 128, persist_state="session", key="cmp_attn_max")
+if adapter_name in registered:  # the prompt's last token chose the answer's first token
+    ui.open_page("attention.py", "Base vs adapter: contributions and attribution (Attention page)",
+                 {"attn_text": text, "attn_chat": False, "attn_view": "Base vs adapter", "attn_diff_adapter":
+                  adapter_name, "attn_diff_token": max(len(sbs.tuned_greedy.prompt_ids) - 1, 0)},
+                 key="cmp_to_attn_diff", help_text="Each head's and MLP's change, and the input attribution")
 copy_as_code({"text": text, "measure": measure, "max_tokens": int(max_tokens)})
+diff_inputs = {"text": text, "measure": measure, "max tokens": int(max_tokens), "adapter": inputs["adapter"]}
 if st.button("Compute attention diff", key="cmp_attn_run"):
     bar = st.progress(0.0, text="Capturing attention")
     try:
@@ -113,6 +124,7 @@ if st.button("Compute attention diff", key="cmp_attn_run"):
             diff = compare.attention_diff(loaded, adapter, text, measure=measure, max_tokens=int(max_tokens),
                                           progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
         st.session_state["cmp_diff"], st.session_state["cmp_diff_text"] = diff, text
+        st.session_state["cmp_diff_inputs"] = diff_inputs
         st.session_state.pop("cmp_layer", None)  # a new diff opens its most changed head
     except WorkbenchError as err:
         ui.show_error(err)
@@ -128,6 +140,7 @@ def open_clicked_head() -> None:
 
 diff = st.session_state.get("cmp_diff")
 if diff is not None:
+    ui.stale_notice(st.session_state.get("cmp_diff_inputs", diff_inputs), diff_inputs)
     ranking = diff.ranking(10)
     if st.session_state.get("cmp_layer") not in diff.layers:  # new diff, or picker state dropped on a page switch
         top = ranking.iloc[0]

@@ -5,6 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 import pages as ui
+from pages.parts.evaluate_links import export_buttons, open_in_compare
 from workbench import notebook_export, snippets
 from workbench.errors import WorkbenchError
 from workbench.evaluate import figures as plots
@@ -64,6 +65,13 @@ if endpoint is not None:
                "which chat endpoints do not return.")
 
 
+inputs = {"models": [a.name if a else adapters.BASE_CHOICE for a in chosen] + extra_folders
+          + ([endpoint.label] if endpoint else []), "evaluation set": upload.name if upload else set_choice,
+          "metrics": metrics, "first N examples": int(limit), "max new tokens": int(max_new),
+          "bootstrap resamples": int(resamples), "perplexity window": int(window), "stride": int(stride),
+          "chat template": chat, "BOS": add_bos}
+
+
 def chosen_models() -> list:
     return list(chosen) + [adapters.read_adapter(f) for f in extra_folders] + ([endpoint] if endpoint else [])
 
@@ -85,33 +93,6 @@ ui.copy_as_code(snippets.evaluate_code(
     notes=snippets.page_only(uploaded_file=set_choice == UPLOAD, endpoint=endpoint is not None)))
 
 
-def open_in_compare(report) -> None:
-    """One example opened on the Compare page: its prompt through the base and the run's (last) adapter."""
-    registered = {a.name for a in adapters.list_adapters(loaded.info.name)}
-    tuned = [r.label for r in report.results if r.label in registered]
-    prompted = {e.line: e.prompt for e in report.dataset.examples if e.prompt}
-    if not tuned or not prompted:
-        return
-    c = st.columns([1, 2])
-    line = c[0].selectbox("Example (line) to open in Compare", list(prompted), persist_state="session",
-                          key=ui.fit_kept("ev_to_cmp_line", options=list(prompted)))
-    ui.open_page("compare.py", f"Open line {line} in Compare with {tuned[-1]}",
-                 {"cmp_prompt": prompted[line], "cmp_adapter": tuned[-1], "cmp_chat": report.options.chat},
-                 key="ev_to_cmp", where=c[1], help_text="This prompt through the base and the adapter, side by "
-                                                         "side, with the log-prob shift and the attention diff")
-
-
-def export_buttons(prefix: str, run_id: int, examples, paired) -> None:
-    """Per-example rows and paired differences of one run, each as CSV and JSON (spreadsheet-safe CSV)."""
-    cols = st.columns(4)
-    for i, (what, table) in enumerate((("examples", examples), ("paired", paired))):
-        for j, (fmt, mime) in enumerate((("csv", "text/csv"), ("json", "application/json"))):
-            label = f"{'Per-example rows' if what == 'examples' else 'Paired differences'} ({fmt.upper()})"
-            cols[2 * i + j].download_button(label, eval_history.export_table(table, fmt),
-                                            f"evaluation-{run_id}-{what}.{fmt}", mime, key=f"{prefix}_{what}_{fmt}",
-                                            disabled=table.empty)
-
-
 if st.button("Run evaluation", type="primary", key="ev_run"):
     try:
         dataset = load_set()
@@ -126,7 +107,7 @@ if st.button("Run evaluation", type="primary", key="ev_run"):
             report = evaluate_models(loaded, model_list, dataset, metrics, options,
                                      progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
         bar.empty()
-        st.session_state["ev_report"] = report
+        st.session_state["ev_report"], st.session_state["ev_inputs"] = report, inputs
         st.session_state["ev_run_id"] = eval_history.save_run(report)
         st.rerun()
     except WorkbenchError as err:
@@ -137,6 +118,7 @@ elif st.session_state.get("ev_cancel"):
 report = st.session_state.get("ev_report")
 if report is not None:
     st.subheader(f"{report.dataset.name}: {len(report.dataset)} examples (run #{st.session_state['ev_run_id']})")
+    ui.stale_notice(st.session_state.get("ev_inputs", inputs), inputs)
     for note in report.warnings:  # lengths cut to the context, metrics an endpoint cannot give
         st.warning(note, icon=":material/content_cut:")
     scores = plots.scores_table(report.results)
@@ -146,8 +128,9 @@ if report is not None:
     st.dataframe(wide.pivot(index="model", columns="key", values="shown").fillna("—"), width="stretch")
     if not report.comparisons.empty:
         ui.chart(plots.difference_forest(report.comparisons), width="stretch", key="ev_forest")
-        st.dataframe(report.comparisons.assign(verdict=["clear" if c else "within noise"
-                                                        for c in report.comparisons["clear"]]),
+        paired = report.comparisons.assign(verdict=["clear" if c else "within noise"
+                                                    for c in report.comparisons["clear"]])
+        st.dataframe(paired.style.format("{:.4g}", subset=list(paired.select_dtypes("float").columns)),
                      hide_index=True, width="stretch")
     st.subheader("Examples")
     keys = [k for k in report.results[0].per_example.columns if k not in ("line", "output", "nll", "tokens")]
@@ -166,11 +149,11 @@ if report is not None:
         rgb = "26,150,65" if (value > 0) == higher_is_better(key) else "215,48,39"  # green: better
         return f"background-color: rgba({rgb},{min(abs(value) / bound, 1) * 0.6:.2f})"
 
-    styled = table.style.apply(highlight, axis=1)
+    styled = table.style.apply(highlight, axis=1).format("{:.4g}", subset=list(table.select_dtypes("float").columns))
     if "change" in table:
         styled = styled.map(change_colour, subset=["change"])
     st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 35 * (len(table) + 1) + 3))
-    open_in_compare(report)
+    open_in_compare(loaded, report)
     export_buttons("ev_cur", st.session_state["ev_run_id"], eval_history.report_examples(report),
                    eval_history.paired_rows(report))
 

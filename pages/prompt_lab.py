@@ -4,13 +4,14 @@ import pandas as pd
 import streamlit as st
 
 import pages as ui
-from workbench import notebook_export, snippets
+from pages.parts.prompt_lab_history import history_tab
+from workbench import snippets
 from workbench.models import adapters
 from workbench.prompt_lab import figures as plots
 from workbench.prompt_lab import history as experiments
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate_grid, logit_lens, open_step, stream_generation, token_probabilities
-from workbench.prompt_lab.grid import GridSpec, summarize_repeats, template_variables
+from workbench.prompt_lab.grid import GridSpec, labelled_fields, template_variables
 from workbench.prompt_lab.remote import stream_endpoint
 
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
@@ -26,6 +27,9 @@ chat = top[1].toggle("Chat template", value=loaded.info.has_chat_template, persi
 system = top[2].text_input("System prompt", persist_state="session", key="pl_system", disabled=not chat) or None
 st.caption(f"Model **{loaded.info.name}** · active adapter: **{adapter_choice}** · {loaded.info.dtype} on "
            f"{loaded.info.device}")
+
+
+FINISHED = {"stop": "the model ended it", "length": "reached max new tokens"}
 
 
 def sampling_widgets(prefix: str) -> SamplingParams:
@@ -59,6 +63,8 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
     fast = c[0].toggle("Fast mode (int8, approximate)", persist_state="session", key="pl_fast",
                        help="An int8 copy of the base model on CPU: faster, outputs approximate.")
     remote = c[1].toggle("Ask the endpoint", persist_state="session", key="pl_ep_use", disabled=endpoint is None)
+    inputs = {"prompt": prompt, "sampling settings": params, "seed": seed, "chat template": chat,
+              "system prompt": system, "adapter": adapter, "fast mode": fast}
     if remote and endpoint is not None and st.button("Generate", type="primary", key="pl_ep_generate"):
         stream = stream_endpoint(endpoint, prompt, params, system=system, seed=seed)
         for warning in stream.warnings:
@@ -67,7 +73,7 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
         run_id = experiments.record_generation(endpoint, stream.result, user_prompt=prompt, chat=True,
                                                system=system)
         st.caption(f"Run {run_id} · endpoint **{endpoint.label}** · {stream.result.seconds:.2f} s · "
-                   f"stopped by {stream.result.finish_reason}")
+                   f"{FINISHED.get(stream.result.finish_reason, stream.result.finish_reason)}")
     elif not remote and st.button("Generate", type="primary", key="pl_generate"):
         with ui.model_turn(loaded, hold=False):  # the stream's own thread takes the model
             stream = stream_generation(loaded, prompt, params, chat=chat, system=system, seed=seed,
@@ -77,16 +83,19 @@ with tabs[0], ui.guard("The Generate tab"):  # an error stays in its tab; the ot
         st.write_stream(stream)
         gen = stream.result
         run_id = experiments.record_generation(loaded, gen, user_prompt=prompt, chat=chat, system=system)
-        st.session_state["pl_last"] = {"gen": gen, "params": params, "adapter": adapter, "run": run_id}
+        st.session_state["pl_last"] = {"gen": gen, "params": params, "adapter": adapter, "run": run_id,
+                                       "inputs": inputs}
         st.session_state.pop("pl_probs", None)
     elif (last := st.session_state.get("pl_last")) is not None:
         st.markdown(last["gen"].text)
     if (last := st.session_state.get("pl_last")) is not None:
         g = last["gen"]
         st.caption(f"Run {last['run']} · {g.prompt_tokens} prompt + {g.new_tokens} new tokens in {g.seconds:.2f} s "
-                   f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · stopped by {g.finish_reason} · "
+                   f"({g.new_tokens / max(g.seconds, 1e-9):.1f} tokens/s) · "
+                   f"{FINISHED.get(g.finish_reason, g.finish_reason)} · "
                    f"adapter {g.adapter or adapters.BASE_CHOICE}"
                    + (f" · **{g.approximate}**" if g.approximate else ""))
+        ui.stale_notice(last["inputs"], inputs)
         ui.open_page("attention.py", "Inspect attention on prompt + output",
                      {"attn_text": loaded.tokenizer.decode(list(g.prompt_ids) + list(g.token_ids)), "attn_chat": False,
                       "attn_view": "One head"}, key="pl_to_attn",
@@ -142,11 +151,12 @@ with tabs[4], ui.guard("The Grid tab"):
                             key="pl_template")
     names = template_variables(template)
     defaults = {n: ["a hammer", "a compass", "yeast"] if n == "thing" else [""] * 3 for n in names}
-    rows = st.data_editor(pd.DataFrame(defaults or {"(no variables)": [""]}), num_rows="dynamic",
-                          key=f"pl_rows_{'_'.join(names)}")
-    sets = st.data_editor(pd.DataFrame([{"name": "greedy", "max_new_tokens": 16, "temperature": 0.0, "top_k": 0,
-                                         "top_p": 1.0, "repetition_penalty": 1.0}]),
-                          num_rows="dynamic", key="pl_sets")
+    rows_key = f"pl_rows_{'_'.join(names)}"
+    data, widget = ui.kept_table(rows_key, pd.DataFrame(defaults or {"(no variables)": [""]}))
+    rows = ui.keep_table(rows_key, st.data_editor(data, num_rows="dynamic", key=widget))
+    data, widget = ui.kept_table("pl_sets", pd.DataFrame([{"name": "greedy", "max_new_tokens": 16, "temperature": 0.0,
+                                                           "top_k": 0, "top_p": 1.0, "repetition_penalty": 1.0}]))
+    sets = ui.keep_table("pl_sets", st.data_editor(data, num_rows="dynamic", key=widget))
     cols = st.columns(4)
     st.session_state.setdefault("pl_grid_ad", [adapter_choice])  # the grid starts with the adapter above
     with cols[0]:
@@ -177,51 +187,12 @@ with tabs[4], ui.guard("The Grid tab"):
         st.session_state["pl_grid"] = (run_id, result, spec)
     if (grid := st.session_state.get("pl_grid")) is not None:
         run_id, result, spec = grid
-        st.caption(f"Run {run_id} · {len(result.cells)} cells in {result.batches} batches, "
-                   f"{result.seconds:.1f} s")
+        st.caption(f"Run {run_id} · {len(result.cells)} cells"
+                   + (f" in {result.batches} batches" if result.batches else "") + f", {result.seconds:.1f} s")
+        ui.stale_notice(labelled_fields(spec.to_dict()), labelled_fields(grid_inputs))
         for warning in result.warnings:
             st.warning(warning)
-        table = pd.DataFrame([{"row": c.row, **c.variables,
-                               "setting": f"{c.endpoint or c.adapter or adapters.BASE_CHOICE} · {c.params}",
-                               "text": c.text}
-                              for c in result.cells])
-        if spec.repeats == 1:
-            st.dataframe(table.pivot_table(index=["row", *template_variables(spec.template)],
-                                           columns="setting", values="text", aggfunc="first"),
-                         key="pl_grid_table")
-        else:
-            groups = table.groupby(["row", "setting"], sort=False)["text"].apply(list)
-            st.dataframe(pd.DataFrame([{"row": r, "setting": s, **vars(summarize_repeats(t))}
-                                       for (r, s), t in groups.items()]).drop(columns="counts"),
-                         key="pl_grid_table")
+        st.dataframe(experiments.grid_table(spec, result), key="pl_grid_table")
 
 with tabs[5], ui.guard("The History tab"):
-    ui.trash_notice("pl_h")
-    if asked := st.session_state.get("pl_h_confirm"):
-        ui.confirm_delete("pl_h", "history " + ", ".join(f"run {i}" for i in asked),
-                          lambda: [experiments.delete_run(i) for i in asked])
-    cols = st.columns(3)
-    kind = cols[0].selectbox("Kind", ["all", "generate", "grid"], persist_state="session", key="pl_h_kind")
-    contains = cols[1].text_input("Contains", persist_state="session", key="pl_h_text")
-    runs = experiments.list_runs(model=loaded.info.name, kind=None if kind == "all" else kind, contains=contains)
-    st.dataframe(pd.DataFrame(experiments.runs_table(runs)), hide_index=True, key="pl_h_table")
-    ids = [r.id for r in runs]
-    st.session_state["pl_h_pick"] = [i for i in st.session_state.get("pl_h_pick", []) if i in ids]  # none deleted
-    picked = cols[2].multiselect("Runs", ids, persist_state="session", key="pl_h_pick", max_selections=2)
-    cols = st.columns(6)
-    if cols[0].button("Re-run", key="pl_h_rerun", disabled=len(picked) != 1):
-        with ui.model_turn(loaded, hold=False):  # a generation streams: its own thread takes the model
-            new_id = experiments.rerun(loaded, experiments.get_run(picked[0]))
-        st.success(f"Stored as run {new_id}.")
-        picked = [picked[0], new_id]
-    if cols[1].button("Diff", key="pl_h_compare", disabled=len(picked) != 2) or len(picked) == 2:
-        a, b = (experiments.get_run(i) for i in picked)
-        st.dataframe(pd.DataFrame(experiments.diff_runs(a, b)), hide_index=True, key="pl_h_cmp")
-    if cols[2].button("Delete", key="pl_h_delete", disabled=not picked):
-        ui.ask_delete("pl_h", list(picked))
-    cols[3].download_button("Export CSV", experiments.export_runs(runs, "csv"), "prompt-lab.csv", "text/csv")
-    cols[4].download_button("Export JSON", experiments.export_runs(runs, "json"), "prompt-lab.json",
-                            "application/json")
-    ui.notebook_download((lambda: notebook_export.prompt_run_notebook(experiments.get_run(picked[0])))
-                         if len(picked) == 1 else None, f"prompt-lab-run-{picked[0] if picked else ''}.ipynb",
-                         "pl_h_ipynb", where=cols[5])
+    history_tab(loaded)

@@ -145,3 +145,12 @@ def test_workspace_summary_skips_a_file_rotated_away_while_it_is_added_up(worksp
     monkeypatch.setattr(Path, "is_file", lambda self: self == gone or os.path.isfile(self))
     entries = {e.name: e for e in workspace.summary()}
     assert entries["finetune/"].files == 1 and entries["finetune/"].bytes == 3
+
+
+def test_a_page_shows_an_error_sentence_first_and_where_in_words():
+    from workbench.errors import InvalidSetting
+
+    assert InvalidSetting("the prompt is empty", field="prompt").for_people() == "The prompt is empty (setting prompt)"
+    err = InvalidSetting("must be a string", path="f.jsonl", line=3, field="max_new_tokens")
+    assert str(err) == "f.jsonl:3, field `max_new_tokens`: must be a string"  # the CLI's terse form stays
+    assert err.for_people() == "Must be a string (file f.jsonl, line 3, field max new tokens)"

@@ -11,6 +11,8 @@ the command line stays quick to start:
                                                 contribution_graph(c, token=, threshold=); vocabulary_projection
     attribute(m, prompt, target=, contrast=, method=)   input attribution (ig, gxi, occlusion); panel=True adds
                                                 rollout and every method with rank correlations
+    adapter_diff(m, text, adapter, token=)      base vs adapter: each head's and MLP's change at a token, both graphs;
+                                                attribution_diff(m, prompt, adapter, target=, method=) per token
     generate(m, prompt, ...)                    text with token probabilities; decoding_step(m, g, step, ...)
     grid(m, spec_or_dict)                       a Prompt lab variant grid
     evaluate(m, data, metrics, adapters=)       scores with bootstrap intervals
@@ -31,7 +33,7 @@ import types
 __version__ = "0.1.0"
 
 __all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "contributions",
-           "contribution_graph", "vocabulary_projection", "attribute", "generate",
+           "contribution_graph", "vocabulary_projection", "attribute", "adapter_diff", "attribution_diff", "generate",
            "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 _PACKAGES = {"attention", "evaluate", "compare", "bias", "finetune"}  # API names that are also subpackages

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench import models, results
+from workbench.attention import adapter_diff as attention_adapter_diff
 from workbench.attention import attribution as attention_attribution
 from workbench.attention import capture as attention_capture
 from workbench.attention import contributions as attention_contributions
@@ -37,7 +38,7 @@ from workbench.prompt_lab import figures as prompt_figures
 from workbench.prompt_lab import grid as grid_spec
 
 __all__ = ["load", "attention", "attention_figure", "attention_explorer", "attention_row", "contributions",
-           "contribution_graph", "vocabulary_projection", "attribute", "generate",
+           "contribution_graph", "vocabulary_projection", "attribute", "adapter_diff", "attribution_diff", "generate",
            "decoding_step", "grid", "evaluate", "compare",
            "bias", "finetune", "FinetuneJob"]
 
@@ -221,6 +222,53 @@ def attribute(m: models.LoadedModel, prompt: str, *, target: str | int | None = 
                                                                              threshold=core.threshold)
         summary += f"; {core.message}"
     return results.AttributionResult(core, summary, views, table)
+
+
+def adapter_diff(m: models.LoadedModel, text: str, adapter, *, token: int | None = None,
+                 threshold: float = attention_contributions.DEFAULT_THRESHOLD, chat: bool = False,
+                 max_tokens: int | None = None) -> results.Result:
+    """Base vs adapter: the contribution trace of `text` with either, and each head's and MLP's change at `token`
+    (importance delta, and how far the vector it writes moved). Shows the delta heatmap.
+
+    >>> d = wb.adapter_diff(m, "The capital of France is", "demo-lora", token=-1)
+    >>> d.to_pandas().sort_values("delta"); d.figure("adapter graph"); d.core.ranking(10)
+    """
+    core = attention_adapter_diff.contribution_diff(m, text, generation.resolve_adapter(adapter), token=token,
+                                                    chat=chat, max_tokens=max_tokens)
+    where = f"token {core.token} {core.tokens[core.token]!r}"
+    base_graph, tuned_graph = core.graphs(threshold)
+    views = {"delta": lambda: attention_figures.contribution_delta_heatmap(
+                 core.delta_matrix(), core.adapter, f"Importance change at {where}: {core.adapter} - base"),
+             "change": lambda: attention_figures.contribution_delta_heatmap(
+                 core.delta_matrix("change"), core.adapter, f"How far each component's output moved at {where}",
+                 value="relative change")}
+    for name, graph in (("base graph", base_graph), ("adapter graph", tuned_graph)):
+        views[name] = lambda g=graph, n=name: attention_figures.contribution_graph(
+            g.nodes_frame(), g.to_frame(), g.tokens, g.n_layers, title=f"Contributions to {where} ({n})")
+    top = core.ranking(1).iloc[0]
+    summary = (f"{core.model_name} base vs {core.adapter} at {where}: most changed L{top['layer']} "
+               f"{top['component']} ({top['delta']:+.3f} importance)")
+    return results.Result(core, summary, views, lambda: core.frame)
+
+
+def attribution_diff(m: models.LoadedModel, prompt: str, adapter, *, target: str | int | None = None,
+                     contrast: str | int | None = None, method: str = "ig", steps: int = 32, chat: bool = False,
+                     max_tokens: int | None = None) -> results.Result:
+    """The same output attributed with the base model and with `adapter` (the adapter targets the base's token),
+    and the per-token difference.
+
+    >>> r = wb.attribution_diff(m, "The nurse said that", "demo-lora", target=" she", method="gxi")
+    >>> r.to_pandas(); r.core.delta
+    """
+    core = attention_adapter_diff.attribution_diff(m, prompt, generation.resolve_adapter(adapter), target=target,
+                                                   contrast=contrast, method=method, steps=steps, chat=chat,
+                                                   max_tokens=max_tokens)
+    title = f"{attention_attribution.METHODS[method]} of the {core.base.output}"
+    views = {"tokens": lambda: attention_figures.attribution_delta_bars(
+        core.base.tokens, core.base.scores, core.tuned.scores, core.tuned.adapter or "adapter", title=title,
+        visible=core.base.visible)}
+    summary = f"{core.base.model_name} base vs {core.tuned.adapter}: {title}"
+    return results.Result(core, summary, views, core.to_frame)
 
 
 def _sampling(max_new_tokens: int, temperature: float, top_k: int, top_p: float,

@@ -24,6 +24,19 @@ class WorkbenchError(Exception):
             where.append(f"field `{self.field}`")
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
+    def for_people(self) -> str:
+        """The message as a page shows it: the sentence first, then where, in words ("The prompt is empty (in
+        the prompt)"; "… (file set.jsonl, line 3, field reference)"). `str(err)` keeps the terse CLI form."""
+        where = []
+        if self.path:
+            where.append(f"file {self.path}" + (f", line {self.line}" if self.line is not None else ""))
+        elif self.line is not None:
+            where.append(f"line {self.line}")
+        if self.field:
+            where.append(f"{'field' if self.path else 'setting'} {self.field.replace('_', ' ')}")
+        sentence = self.message[:1].upper() + self.message[1:]
+        return f"{sentence} ({', '.join(where)})" if where else sentence
+
 
 class ModelNotFound(WorkbenchError):
     """The model name is neither an embedded model, a local folder, nor in the offline hub cache."""

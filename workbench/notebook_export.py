@@ -21,6 +21,8 @@ from workbench.prompt_lab.history import Run
 
 KERNEL = {"display_name": "LLM Workbench", "language": "python", "name": "llm-workbench"}  # as notebooks/ use
 FINETUNE_NOTEBOOK_WAIT_S = 3600  # the notebook's job.wait(): a long run on a CPU takes this long
+# Same seed, data and steps give the same losses; a different torch thread count changes the order of float sums.
+FINETUNE_LOSS_REL_TOL = 1e-3
 
 
 def notebook(title: str, cells: list[str | tuple[str, str]]) -> bytes:
@@ -48,18 +50,27 @@ def _notes(snippet: snippets.Snippet) -> list:
     return [("markdown", "\n".join(f"- {n}" for n in snippet.notes))] if snippet.notes else []
 
 
-def _comparison(stored, now: str, what: str) -> str:
-    """A cell that prints whether `now` (an expression) equals the stored value (floats to 1e-6)."""
+def _comparison(stored, now: str, what: str, *, rel_tol: float = 1e-6, check: bool = False) -> str:
+    """A cell that prints whether `now` (an expression) equals the stored value (floats to `rel_tol`); with `check`,
+    it asserts so, and a different result fails the notebook."""
+    verdict = f"print('same {what} as the stored record:', same(now, stored))"
+    if check:
+        verdict += f"\nassert same(now, stored), f'{what} differs from the stored record: {{now}} != {{stored}}'"
     return ("import math\n\n\n"
             "def same(a, b):\n"
-            '    """Equal; floats to a relative 1e-6, dicts key by key."""\n'
+            f'    """Equal; floats to a relative {rel_tol:g} (NaN = NaN), dicts by key, lists by item."""\n'
             "    if isinstance(a, dict) and isinstance(b, dict):\n"
             "        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)\n"
+            "    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):\n"
+            "        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))\n"
             "    if isinstance(a, float) or isinstance(b, float):\n"
-            "        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)\n"
+            "        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):\n"
+            "            return True  # an undefined figure (the interval of 3 points) both times\n"
+            f"        return math.isclose(a, b, rel_tol={rel_tol!r}, abs_tol=1e-12)\n"
             "    return a == b\n\n\n"
             f"stored = {snippets.source(stored)}  # as recorded\n"
-            f"print('same {what} as the stored record:', same({now}, stored))")
+            f"now = {now}\n"
+            f"{verdict}")
 
 
 def prompt_run_notebook(run: Run) -> bytes:
@@ -92,8 +103,9 @@ def evaluation_run_notebook(record: dict) -> bytes:
     local = [m for m in record["models"] if not m["endpoint"]]
     notes = tuple(f"{m['label']} is an endpoint: the notebook API scores local models only."
                   for m in record["models"] if m["endpoint"])
-    snippet = snippets.evaluate_code(record_spec(record["base_model"]), record["dataset_path"], record["metrics"],
-                                     [m["adapter"] for m in local], limit=record["n_examples"],
+    environment = {k: record[k] for k in ("device", "dtype") if record.get(k)}  # none for runs recorded before
+    snippet = snippets.evaluate_code(record_spec(record["base_model"], environment), record["dataset_path"],
+                                     record["metrics"], [m["adapter"] for m in local], limit=record["n_examples"],
                                      options=record["options"], notes=notes)
     stored = {m["label"]: {k: v for k, v in m["scores"].items() if math.isfinite(v)} for m in local}
     now = "{m: dict(zip(s['key'], s['value'])) for m, s in e.to_pandas().groupby('model', sort=False)}"
@@ -140,10 +152,14 @@ def finetune_job_notebook(row: dict, log: list[dict]) -> bytes:
     snippet = snippets.finetune_code(config)
     body = snippet.body.replace("job.wait()", f"job.wait(timeout_s={FINETUNE_NOTEBOOK_WAIT_S})")
     losses = [m["loss"] for m in log if m.get("kind") == "train"]
-    stored = {"status": row["status"], "step": row["step"], "last train loss": losses[-1] if losses else None}
-    now = ('{"status": job.status, "step": job.row()["step"], '
-           '"last train loss": ([m["loss"] for m in job.curves().core if m.get("kind") == "train"] or [None])[-1]}')
+    # the losses of the steps the job ran; a stopped or failed job's end is not compared (the notebook runs to the end)
+    stored = {"status": row["status"], "step": row["step"]} if row["status"] == "done" else {}
+    end = '"status": job.status, "step": job.row()["step"], ' if stored else ""
+    ran = f'[m["loss"] for m in job.curves().core if m.get("kind") == "train"][:{len(losses)}]'
+    now = f'{{{end}"train losses": {ran}}}'
+    stored["train losses"] = losses
     title = (f"# Fine-tune job {row['id']}: adapter {row['adapter']} on {row['base_model']}\n\n"
              f"Data `{row['data_path']}`, {row['status']} at step {row['step']} of {row['max_steps']}. The notebook "
              f"trains again under the name `{config['adapter_name']}` (adapter names are unique).")
-    return notebook(title, [snippet.setup, body, _comparison(stored, now, "result")])
+    return notebook(title, [snippet.setup, body, _comparison(stored, now, "result", rel_tol=FINETUNE_LOSS_REL_TOL,
+                                                             check=True)])

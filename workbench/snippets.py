@@ -125,9 +125,10 @@ def _capture(text: str, layers: list[int] | None, max_tokens: int, chat: bool, l
 def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: int, max_tokens: int, chat: bool,
                    token: int = 0, query: int = 0, picked: list[int] | None = None, new_tokens: int = 24,
                    attribution: dict | None = None, contributions: dict | None = None,
-                   notes: tuple[str, ...] = ()) -> Snippet:
+                   adapter_diff: dict | None = None, notes: tuple[str, ...] = ()) -> Snippet:
     """The Attention page's view ("One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math",
-    "Generated", "bertviz", "Attribution" and "Contributions" with their settings) as API calls."""
+    "Generated", "bertviz", "Attribution", "Contributions" and "Base vs adapter" with their settings) as API
+    calls."""
     one = _capture(text, [layer], max_tokens, chat, layer, head)
     every = _capture(text, None, max_tokens, chat, layer, head)
     bodies = {
@@ -145,6 +146,7 @@ def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: i
         "Contributions": [call("contributions", M, text, chat=chat, max_tokens=int(max_tokens), assign="c",
                                **{k: v for k, v in (contributions or {}).items() if v is not None}),
                           'c.figure("importance")'],
+        "Base vs adapter": _adapter_diff(text, chat, max_tokens, adapter_diff or {}),
     }
     if view not in bodies:
         raise ValueError(f"no snippet for the attention view {view!r}")
@@ -158,6 +160,18 @@ def _attribute(text: str, chat: bool, settings: dict) -> str:
                 "method": settings.get("method") or "ig", "steps": int(settings.get("steps") or 32), "chat": chat,
                 "adapter": settings.get("adapter"), "panel": True}
     return "r = " + call("attribute", M, text, **keywords)
+
+
+def _adapter_diff(text: str, chat: bool, max_tokens: int, settings: dict) -> list[str]:
+    """`d = wb.adapter_diff(...)` and, once an attribution was asked for, `r = wb.attribution_diff(...)`."""
+    adapter = settings.get("adapter") or "ADAPTER"
+    lines = [call("adapter_diff", M, text, adapter, token=settings.get("token"), chat=chat,
+                  max_tokens=int(max_tokens), assign="d"), 'd.figure("delta")']
+    if settings.get("method"):
+        lines += ["r = " + call("attribution_diff", M, text, adapter, target=settings.get("target") or None,
+                                contrast=settings.get("contrast") or None, method=settings["method"],
+                                steps=int(settings.get("steps") or 32), chat=chat), 'r.figure("tokens")']
+    return lines
 
 
 def sampling_keywords(params: SamplingParams | dict) -> dict:

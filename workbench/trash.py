@@ -186,3 +186,14 @@ def remove_leftovers(max_age_s: float = LEFTOVER_AGE_S) -> list[Path]:
 def startup_cleanup() -> tuple[list[Path], list[TrashItem]]:
     """Once per app start: crash debris older than an hour, trash older than `KEEP_DAYS`."""
     return remove_leftovers(), empty(KEEP_DAYS)
+
+
+def labels(items: list[TrashItem]) -> str:
+    """The items as one phrase for a notice ("adapter a, job j")."""
+    return ", ".join(i.label for i in items)
+
+
+def table_rows(items: list[TrashItem]) -> list[dict]:
+    """The Trash list's rows: what, its name, when it was deleted (local time), where it came from."""
+    return [{"what": i.kind, "name": i.name, "deleted": time.strftime("%Y-%m-%d %H:%M", time.localtime(i.deleted)),
+             "from": i.origin or f"store table {i.table}"} for i in items]

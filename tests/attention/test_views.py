@@ -4,7 +4,7 @@ downsampling of big windows (checked against slices and block sums of a known ma
 import numpy as np
 import pytest
 
-from workbench.attention.views import map_view, query_rows
+from workbench.attention.views import clicked_layer_head, map_view, query_rows
 from workbench.errors import InvalidSetting
 
 
@@ -92,3 +92,10 @@ def test_query_rows_reject_what_is_not_a_position_or_range(text):
 def test_query_rows_reject_a_backwards_range_and_say_how_to_write_it():
     with pytest.raises(InvalidSetting, match="'12-10' runs backwards; write it as 10-12"):
         query_rows("12-10", 20)
+
+
+def test_a_click_opens_the_first_point_that_names_a_head_whatever_shape_plotly_hands_back():
+    residual_edge, head_edge = {"customdata": [3, -1, 0, 2]}, {"customdata": {"0": 4, "1": 7, "2": 1, "3": 2}}
+    assert clicked_layer_head([{"x": 1}, residual_edge, head_edge]) == (4, 7)
+    assert clicked_layer_head([residual_edge]) is None
+    assert clicked_layer_head([{"customdata": [2, 5]}]) == (2, 5)

@@ -50,3 +50,9 @@ def test_attention_diff_opens_the_top_head_and_the_picker_opens_any_head(workspa
     assert not at.exception
     assert head_maps_title(at) == "Layer 3, head 5: who attends to whom"
     assert any("Click a cell (or pick Layer and Head)" in c.value for c in at.caption)
+    assert not any(w.value.startswith("Stale") for w in at.warning)
+    at.number_input(key="cmp_seed").set_value(7)
+    at.number_input(key="cmp_attn_max").set_value(16).run()  # both outputs now older than their inputs
+    assert [w.value for w in at.warning if w.value.startswith("Stale")] == [
+        "Stale: changed since this output was made: seed. Run again to update it.",
+        "Stale: changed since this output was made: max tokens. Run again to update it."]

@@ -21,6 +21,26 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
+LOOPBACK = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")  # what may load in an offline test
+
+
+def block_off_machine(target, also: tuple[str, ...] = ()) -> list[str]:
+    """Route every request of a Playwright page or context that leaves the machine (not `LOOPBACK` or `also`) to a
+    failure; returns the list the blocked URLs are appended to, for the test to assert empty."""
+    allowed = LOOPBACK + tuple(also)
+    blocked: list[str] = []
+
+    def only_local(route) -> None:
+        if route.request.url.startswith(allowed):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    target.route("**/*", only_local)
+    return blocked
+
+
 def wait_idle(page, timeout_s: float = 180) -> None:
     """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)

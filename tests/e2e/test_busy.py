@@ -1,9 +1,11 @@
 """Two browser tabs share the loaded model: while one runs a grid, the other's action says it waits, then both
-finish (issue 12, "busy model")."""
+finish; a second time the waiting tab presses Cancel and stops waiting while the grid goes on (issue 12,
+"busy model")."""
 
 import re
 
 from harness import wait_idle
+from playwright.sync_api import expect
 
 BUSY = "The model is busy with another tab's run; waiting…"
 
@@ -40,5 +42,17 @@ def test_a_tab_that_needs_the_model_while_another_runs_a_grid_says_it_waits(brow
         lens.locator(".js-plotly-plot").first.wait_for(timeout=120_000)  # the lens ran once the model was free
         wait_idle(lens)
         assert lens.get_by_text(BUSY).count() == 0  # the notice went when the wait ended
+
+        first = grid.get_by_text(re.compile(r"batches, [0-9.]+ s")).inner_text()
+        grid.get_by_role("button", name="Run grid").click()  # again; this time the waiting tab gives up
+        grid.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
+        lens.get_by_role("button", name="Run logit lens").click()
+        lens.get_by_text(BUSY).wait_for(timeout=30_000)
+        lens.get_by_role("button", name="Cancel").click()
+        lens.get_by_text("Stopped waiting for the model; nothing ran.").wait_for(timeout=30_000)
+        expect(lens.get_by_text(BUSY)).to_have_count(0, timeout=30_000)  # before the grid ends
+        assert grid.get_by_text(re.compile(r"batches, [0-9.]+ s")).inner_text() == first
+        done = grid.get_by_text(re.compile(r"batches, [0-9.]+ s"))
+        expect(done).not_to_have_text(first, timeout=300_000)  # the grid went on to its own end: a new run
     finally:
         context.close()

@@ -1,25 +1,14 @@
 """Offline, really: every page loads in headless Chromium with every request that would leave the machine routed to
 a failure, and none is attempted (icons, fonts and scripts are served by the app itself)."""
 
-from harness import wait_idle
+from harness import block_off_machine, wait_idle
 
 from pages import PAGES
-
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
 
 
 def test_no_page_makes_a_request_off_the_machine(browser, app_url):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    left: list[str] = []
-
-    def only_local(route):
-        if route.request.url.startswith(LOCAL):
-            route.continue_()
-        else:
-            left.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
+    left = block_off_machine(context)
     page = context.new_page()
     page.set_default_timeout(240_000)
     try:

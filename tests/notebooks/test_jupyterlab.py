@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_FLAGS
+from tests.e2e.harness import CHROMIUM, CHROMIUM_FLAGS, block_off_machine
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")
 TOKEN = "notebook-test"
 
 
@@ -62,19 +61,10 @@ def _code_prompts(page) -> list[str]:
 def test_attention_tutorial_runs_in_jupyterlab_offline_with_every_figure_drawn(lab_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    blocked = []
-
-    def only_local(route):
-        if route.request.url.startswith(LOCAL):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.route("**/*", only_local)
+        blocked = block_off_machine(page)
         page.goto(f"{lab_url}/lab/tree/attention.ipynb?reset&token={TOKEN}")
         # the kernel is ready when the status bar says so (the execution indicator reads "idle" while it is
         # still initializing, and a Run All sent then is dropped: every prompt stayed "[ ]" in CI)

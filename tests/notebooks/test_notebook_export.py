@@ -1,6 +1,9 @@
 """Stored records exported as notebooks: valid nbformat v4 with empty outputs, and, executed in the project's kernel,
-a greedy Prompt lab run prints the same text and an evaluation run gives the same scores."""
+a greedy Prompt lab run prints the same text, an evaluation run gives the same scores, a bias run the same summary,
+and a fine-tune job trained again the same losses."""
 
+import contextlib
+import io
 import json
 import time
 from pathlib import Path
@@ -11,9 +14,12 @@ from nbclient import NotebookClient
 
 from workbench import notebook_export
 from workbench.bias.probes import ProbeResult
+from workbench.bias.runs import ProbeSettings, run_probe
 from workbench.evaluate import history as eval_history
 from workbench.evaluate.run import EvalOptions, evaluate_models
 from workbench.evaluate.sets import read_eval_set
+from workbench.finetune import jobs
+from workbench.finetune.config import LoraRunConfig
 from workbench.prompt_lab import history
 from workbench.prompt_lab.decoding import SamplingParams
 from workbench.prompt_lab.generation import generate
@@ -64,11 +70,69 @@ def test_exported_evaluation_run_gives_the_stored_scores(smollm2, workspace_home
     assert record["n_examples"] == 3 and record["models"][0]["label"] == "base"
     data = notebook_export.evaluation_run_notebook(record)
     book = check_shape(data, f"# Evaluation run {record['id']}: eval_facts (3 examples)")
+    assert record["device"] == "cpu" and record["dtype"] == "float32"
+    assert "device='cpu', dtype='float32'" in book.cells[1].source  # loaded as it ran
     assert "limit=3" in book.cells[2].source and "max_new_tokens=6" in book.cells[2].source
     _, printed = execute(data, kernel_name)
     assert "same scores as the stored record: True" in printed
     stored = json.loads(json.dumps(record["models"][0]["scores"]))
     assert set(stored) == {"exact_match", "chrf"}
+
+
+def test_evaluation_run_recorded_before_the_device_loads_on_auto():
+    record = {"id": 1, "created": time.time(), "base_model": "smollm2-135m-instruct", "dataset": "facts",
+              "dataset_path": "/d/facts.jsonl", "dataset_sha256": "ab" * 32, "n_examples": 2, "metrics": ["chrf"],
+              "options": {}, "device": None, "dtype": None,
+              "models": [{"label": "base", "adapter": None, "endpoint": None, "scores": {"chrf": 1.0}}]}
+    book = check_shape(notebook_export.evaluation_run_notebook(record), "# Evaluation run 1: facts")
+    assert "wb.load('smollm2-135m-instruct')" in book.cells[1].source
+
+
+def test_exported_bias_run_recomputes_the_stored_summary(smollm2, workspace_home, kernel_name):
+    result = run_probe(smollm2, "pronouns", settings=ProbeSettings(limit=3, seed=2))
+    data = notebook_export.bias_run_notebook(result, time.time())
+    check_shape(data, "# Bias run: pronouns on smollm2-135m-instruct with the base model")
+    _, printed = execute(data, kernel_name)
+    assert "same summary as the stored record: True" in printed
+    assert printed.startswith(f"{result.summary}\n")  # the snippet's own print(b.core["base"].summary)
+
+
+def test_exported_finetune_job_trains_again_to_the_stored_losses(workspace_home, kernel_name, tmp_path):
+    rows = (ROOT / "data" / "demo_dates_train.jsonl").read_text().splitlines()[:8]
+    (tmp_path / "train.jsonl").write_text("\n".join(rows) + "\n")
+    job_id = jobs.submit(LoraRunConfig(data=str(tmp_path / "train.jsonl"), adapter_name="nb-tiny", max_steps=2,
+                                       batch_size=2, max_length=48, warmup_steps=0, validation_fraction=0.0,
+                                       save_every=100, cpu_threads=1))  # what the page's Start button submits
+    row = jobs.wait(job_id, timeout_s=180)
+    losses = [m["loss"] for m in jobs.metrics(job_id) if m.get("kind") == "train"]
+    assert row["status"] == "done" and len(losses) == 2
+    data = notebook_export.finetune_job_notebook(row, jobs.metrics(job_id))
+    book = check_shape(data, f"# Fine-tune job {job_id}: adapter nb-tiny")
+    assert "'adapter_name': 'nb-tiny-again'" in book.cells[2].source
+    _, printed = execute(data, kernel_name)
+    assert "same result as the stored record: True" in printed  # the cell asserts it too
+
+
+def test_finetune_notebook_fails_when_the_losses_differ(workspace_home, kernel_name):
+    cell = nbformat.reads(notebook_export.finetune_job_notebook(
+        {"id": "j", "adapter": "a", "base_model": "m", "status": "stopped", "step": 2, "max_steps": 4,
+         "data_path": "/d.jsonl", "config": {"max_steps": 4}}, [{"kind": "train", "loss": 2.0},
+                                                                {"kind": "train", "loss": 1.0}]).decode(), 4).cells[-1]
+    assert "'status'" not in cell.source  # a stopped job's end is not compared, only the steps it ran
+
+    class Job:
+        status = "done"
+        core = [{"kind": "train", "loss": 2.0005}, {"kind": "train", "loss": 1.01}, {"kind": "train", "loss": 0.5}]
+
+        def curves(self):
+            return self
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(AssertionError, match="result differs"):
+        exec(cell.source, {"job": Job()})  # noqa: S102 -- the notebook's own comparison cell
+    assert printed.getvalue() == "same result as the stored record: False\n"
+    Job.core[1]["loss"] = 1.0009  # within the 1e-3 tolerance
+    exec(cell.source, {"job": Job()})  # noqa: S102
 
 
 def test_endpoint_run_is_refused_with_the_reason(workspace_home, smollm2):

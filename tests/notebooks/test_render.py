@@ -2,12 +2,12 @@
 
 import pytest
 
-from tests.e2e.harness import CHROMIUM, CHROMIUM_FLAGS
+from tests.e2e.harness import CHROMIUM, CHROMIUM_FLAGS, block_off_machine
 from workbench import results
 
 NAMES = ["attention", "attention_row", "generate", "decoding_step", "grid", "evaluate", "compare_shift",
          "compare_attention", "bias"]
-LOCAL = ("file:", "data:", "blob:", "about:", "http://127.0.0.1", "http://localhost")
+FILES = ("file:", "http://localhost")  # the repr is opened from a file
 
 
 @pytest.fixture(scope="module")
@@ -17,16 +17,7 @@ def offline_page():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         page = browser.new_page()
-        blocked = []
-
-        def only_local(route):
-            if route.request.url.startswith(LOCAL):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", only_local)
+        blocked = block_off_machine(page, also=FILES)
         yield page, blocked
         browser.close()
 

@@ -12,8 +12,8 @@ import pytest
 from workbench import results
 from workbench.errors import InvalidSetting
 
-NAMES = ["attention", "attention_row", "contributions", "generate", "decoding_step", "grid", "evaluate", "compare_shift",
-         "compare_attention", "bias"]
+NAMES = ["attention", "attention_row", "contributions", "generate", "decoding_step", "grid", "evaluate",
+         "compare_shift", "compare_attention", "bias"]
 REMOTE_SOURCE = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*['\"]?\s*(https?:)?//", re.I)
 
 

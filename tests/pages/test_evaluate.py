@@ -20,6 +20,10 @@ def test_evaluate_page_scores_base_and_adapter_and_records_the_run(workspace_wit
     downloads = [d.proto for d in at.get("download_button")]
     for what in ("Per-example rows", "Paired differences"):  # the run just made, and the run picked in History
         assert sum(d.label.startswith(what) and not d.disabled for d in downloads) == 4
+    assert not any(w.value.startswith("Stale") for w in at.warning)
+    at.number_input(key="ev_limit").set_value(2).run()
+    assert "Stale: changed since this output was made: first N examples. Run again to update it." in [
+        w.value for w in at.warning]
 
 
 def test_evaluate_page_reports_bad_metric_for_text_set(workspace_with_adapter, open_page):
@@ -28,7 +32,8 @@ def test_evaluate_page_reports_bad_metric_for_text_set(workspace_with_adapter, o
     at.multiselect(key="ev_metrics").set_value(["bleu"])
     at.button(key="ev_run").click().run()
     assert not at.exception
-    assert any("eval_text.txt:1, field `reference`: bleu compares" in e.value for e in at.error)
+    assert any(e.value.startswith("Bleu compares") and "eval_text.txt, line 1, field reference)" in e.value
+               for e in at.error), [e.value for e in at.error]
 
 
 def test_compare_page_shows_both_outputs_shift_and_attention_diff(workspace_with_adapter, open_page):

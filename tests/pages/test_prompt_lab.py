@@ -39,7 +39,7 @@ def test_grid_without_adapters_is_an_error_naming_the_field(workspace_home, open
     at.multiselect(key="pl_grid_ad").set_value([]).run()
     at.button(key="pl_run_grid").click().run()
     assert not at.exception
-    assert any("field `adapters`" in e.value for e in at.error)
+    assert any("(setting adapters)" in e.value for e in at.error)
 
 
 def test_adapter_picker_lists_registered_adapters_and_the_picked_one_runs(workspace_with_adapter, open_page):
@@ -64,7 +64,7 @@ def test_an_empty_prompt_is_one_error_in_the_generate_tab_and_the_other_tabs_kee
     at.text_area(key="pl_prompt").set_value("   ")
     at.button(key="pl_generate").click().run()
     assert not at.exception, at.exception
-    assert [e.value for e in at.error] == ["field `prompt`: the prompt is empty"]
+    assert [e.value for e in at.error] == ["The prompt is empty (setting prompt)"]
     assert len(_tab(at, "Generate").error) == 1
     history = _tab(at, "History")
     assert not history.error and len(history.dataframe) == 1  # the runs table, empty in a fresh workspace
@@ -75,6 +75,6 @@ def test_a_malformed_template_is_one_error_in_the_grid_tab_and_history_still_ren
     at = open_page("prompt_lab")
     at.text_area(key="pl_template").set_value("What is {thing used for?").run()
     assert not at.exception, at.exception
-    assert len(at.error) == 1 and "the template is malformed" in at.error[0].value
+    assert len(at.error) == 1 and "The template is malformed" in at.error[0].value
     assert len(_tab(at, "Grid").error) == 1
     assert len(_tab(at, "History").dataframe) == 1 and _tab(at, "Generate").button(key="pl_generate")

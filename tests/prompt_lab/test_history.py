@@ -54,6 +54,25 @@ def test_runs_survive_store_reopen_and_rerun_reproduces_the_output(smollm2, work
         experiments.get_run(run_id)
 
 
+def test_a_stored_run_opens_as_the_result_that_made_it(smollm2, workspace_home):
+    gen = generate(smollm2, "Name a colour.", SAMPLED, chat=True, system="Be brief.", seed=2)
+    run = experiments.get_run(experiments.record_generation(smollm2, gen, user_prompt="Name a colour.", chat=True,
+                                                            system="Be brief."))
+    opened = experiments.stored_generation(smollm2, run)
+    assert opened.prompt_ids == gen.prompt_ids and opened.token_ids == gen.token_ids and opened.text == gen.text
+    assert (opened.prompt, opened.params, opened.seed, opened.finish_reason) == (gen.prompt, gen.params, 2,
+                                                                                  gen.finish_reason)
+    spec = GridSpec(template="Name a {kind}.", rows=({"kind": "fruit"},), param_sets=(SamplingParams(3),))
+    result = generate_grid(smollm2, spec)
+    grid_run = experiments.get_run(experiments.record_grid(smollm2, spec, result))
+    opened_spec, opened_result = experiments.stored_grid(grid_run)
+    assert opened_spec == spec and opened_result.cells == result.cells
+    with pytest.raises(experiments.InvalidSetting, match=f"run {grid_run.id} is not a generation"):
+        experiments.stored_generation(smollm2, grid_run)
+    with pytest.raises(experiments.InvalidSetting, match=f"run {run.id} is not a grid"):
+        experiments.stored_grid(run)
+
+
 def test_rerun_refuses_a_different_model(smollm2, workspace_home):
     gen = generate(smollm2, "Hi", SamplingParams(2))
     run = experiments.get_run(experiments.record_generation(smollm2, gen, user_prompt="Hi", chat=False, system=None))

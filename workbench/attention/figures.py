@@ -44,46 +44,53 @@ def head_heatmap(matrix: np.ndarray, query_labels: list[str], key_labels: list[s
 
 def thumbnail_grid(overview: np.ndarray, statistics: pd.DataFrame | None = None, *,
                    causal: bool = False, selected: tuple[int, int] | None = None) -> go.Figure:
-    """All heads at a glance: (L, H, S, S) maps tiled as one image (layers down, heads across), each tile
-    scaled to its own maximum; an invisible marker per tile carries (layer, head) for click selection."""
+    """All heads at a glance: (L, H, S, S) maps tiled as one image, each tile scaled to its own maximum; an
+    invisible marker per tile carries (layer, head) for click selection. Layers run down and heads across, or,
+    for a deep model with few heads (SmolLM2: 30 x 9), layers across so the grid fills the page's width."""
     n_layers, n_heads, s, _ = overview.shape
+    across_layers = n_layers > 1.5 * n_heads
+    n_rows, n_cols = (n_heads, n_layers) if across_layers else (n_layers, n_heads)
     gap = 1
     step = s + gap
     tiles = np.asarray(overview, dtype=np.float32)
     tiles = tiles / np.maximum(tiles.max(axis=(-1, -2), keepdims=True), 1e-9)   # (L, H, S, S) in 0..1
-    image = np.full((n_layers * step - gap, n_heads * step - gap), np.nan, dtype=np.float64)
-    for layer in range(n_layers):
-        for head in range(n_heads):
-            image[layer * step: layer * step + s, head * step: head * step + s] = tiles[layer, head]
+    image = np.full((n_rows * step - gap, n_cols * step - gap), np.nan, dtype=np.float64)
+    layer_idx, head_idx = np.divmod(np.arange(n_layers * n_heads), n_heads)
+    row_idx, col_idx = (head_idx, layer_idx) if across_layers else (layer_idx, head_idx)
+    for layer, head, row, col in zip(layer_idx, head_idx, row_idx, col_idx):
+        image[row * step: row * step + s, col * step: col * step + s] = tiles[layer, head]
     z = np.round(image, 2).astype(object)
     z[np.isnan(image)] = None
     fig = go.Figure(go.Heatmap(z=z.tolist(), colorscale="Viridis", showscale=False, hoverinfo="skip",
                                zmin=0, zmax=1))
-    layer_idx, head_idx = np.divmod(np.arange(n_layers * n_heads), n_heads)
     hover = [f"layer {l}, head {h}" for l, h in zip(layer_idx, head_idx)]
     if statistics is not None:
         kinds = statistics.set_index(["layer", "head"])["label"]
         hover = [f"{t}: {kinds.get((l, h), '')}" for t, l, h in zip(hover, layer_idx, head_idx)]
     fig.add_trace(go.Scatter(
-        x=head_idx * step + (s - 1) / 2, y=layer_idx * step + (s - 1) / 2, mode="markers",
+        x=col_idx * step + (s - 1) / 2, y=row_idx * step + (s - 1) / 2, mode="markers",
         marker={"size": max(8, min(40, 4 * s)), "symbol": "square", "color": "rgba(0,0,0,0.01)"},
         customdata=[[int(l), int(h)] for l, h in zip(layer_idx, head_idx)], text=hover,
         hovertemplate="%{text}<extra></extra>",
         showlegend=False))
     if selected is not None:
-        layer, head = selected
-        fig.add_shape(type="rect", x0=head * step - 0.5 - gap / 2, x1=head * step + s - 0.5 + gap / 2,
-                      y0=layer * step - 0.5 - gap / 2, y1=layer * step + s - 0.5 + gap / 2,
+        row, col = selected[::-1] if across_layers else selected
+        fig.add_shape(type="rect", x0=col * step - 0.5 - gap / 2, x1=col * step + s - 0.5 + gap / 2,
+                      y0=row * step - 0.5 - gap / 2, y1=row * step + s - 0.5 + gap / 2,
                       line={"color": "#ff2d55", "width": 2})
-    fig.update_xaxes(tickvals=np.arange(n_heads) * step + (s - 1) / 2, ticktext=[f"H{h}" for h in range(n_heads)],
-                     side="top", showgrid=False, zeroline=False)
-    fig.update_yaxes(tickvals=np.arange(n_layers) * step + (s - 1) / 2,
-                     ticktext=[f"L{l}" for l in range(n_layers)], autorange="reversed", showgrid=False,
-                     zeroline=False, scaleanchor="x")
-    tile_px = 48 if n_layers <= 12 else 36                        # square tiles: width follows height
-    fig.update_layout(height=tile_px * n_layers + 100, width=tile_px * n_heads + 70, plot_bgcolor="white",
+    row_names, col_names = ("H", "L") if across_layers else ("L", "H")
+    # constrain="domain": square tiles shrink the plot area, never pad the range (no empty band above row 0)
+    fig.update_xaxes(tickvals=np.arange(n_cols) * step + (s - 1) / 2,
+                     ticktext=[f"{col_names}{i}" for i in range(n_cols)], side="top", showgrid=False,
+                     zeroline=False, constrain="domain")
+    fig.update_yaxes(tickvals=np.arange(n_rows) * step + (s - 1) / 2,
+                     ticktext=[f"{row_names}{i}" for i in range(n_rows)], autorange="reversed", showgrid=False,
+                     zeroline=False, scaleanchor="x", constrain="domain")
+    tile_px = min(48, max(20, 800 // n_cols))                     # square tiles, the grid within ~870 px
+    fig.update_layout(height=tile_px * n_rows + 100, width=tile_px * n_cols + 70, plot_bgcolor="white",
                       margin={"l": 10, "r": 10, "t": 80, "b": 10}, dragmode=False,
-                      title="Click a head to open it" + (" (causal: lower triangles)" if causal else ""))
+                      title="Click a head to open it" + (" (causal: lower triangles)" if causal else "")
+                      + (" · layers across" if across_layers else ""))
     return fig
 
 
@@ -104,10 +111,20 @@ def statistics_heatmap(statistics: pd.DataFrame, value: str) -> go.Figure:
 
 
 def token_lines(weights: np.ndarray, tokens: list[str], positions: np.ndarray, focus: int, *,
-                direction: str = "attends to", top: int = 8, min_weight: float = 0.02) -> go.Figure:
+                direction: str = "attends to", top: int = 8, min_weight: float = 0.02,
+                max_rows: int = 48) -> go.Figure:
     """bertviz-style line view: the focus token on the left, the tokens on the right, one colour per head,
-    line width by weight; `weights` is (H, K) over `positions`."""
+    line width by weight; `weights` is (H, K) over `positions`. Past `max_rows` positions only the strongest
+    (by their largest weight over heads) are listed, in text order with the focus token, so the chart stays
+    one screen tall at any length."""
     fig = go.Figure()
+    positions, total = np.asarray(positions), len(positions)
+    if total > max_rows:
+        weights = np.asarray(weights, dtype=np.float32)
+        keep = set(np.argsort(weights.max(axis=0))[::-1][:max_rows - 1].tolist())
+        keep |= set(np.flatnonzero(positions == focus).tolist())
+        keep = np.array(sorted(keep))
+        weights, positions = weights[:, keep], positions[keep]
     n = len(positions)
     y = np.arange(n)
     labels = position_labels(tokens, positions)
@@ -132,7 +149,8 @@ def token_lines(weights: np.ndarray, tokens: list[str], positions: np.ndarray, f
     fig.update_xaxes(visible=False, range=[-0.8, 1.8])
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_layout(height=max(300, 18 * n + 80), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      title=f"{labels[focus_row]} {direction} … (width = weight, one colour per head)")
+                      title=f"{labels[focus_row]} {direction} … (width = weight, one colour per head)"
+                      + (f" · the {n} strongest of {total} tokens" if total > n else ""))
     return fig
 
 
@@ -335,5 +353,41 @@ def vocabulary_bars(promoted: list[str], promoted_logits: np.ndarray, suppressed
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(title="logit")
     fig.update_layout(title=title, height=max(320, 22 * (len(promoted) + len(suppressed)) + 100),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.08})
+    return fig
+
+
+def contribution_delta_heatmap(delta: np.ndarray, adapter: str, title: str, *, value: str = "importance change",
+                               ) -> go.Figure:
+    """Layer x (heads, MLP) heatmap of adapter - base, red where the adapter leans on a component more, blue less;
+    each cell carries [layer, head] (head -1 for the MLP) so a click can open the head."""
+    n_layers, columns = delta.shape
+    labels = [f"H{h}" for h in range(columns - 1)] + ["MLP"]
+    heads = np.where(np.arange(columns) == columns - 1, -1, np.arange(columns))
+    custom = [[[l, int(h)] for h in heads] for l in range(n_layers)]
+    limit = float(np.abs(delta).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=_rounded(delta, 4).tolist(), x=labels, y=[f"L{l}" for l in range(n_layers)],
+                               customdata=custom, colorscale="RdBu", reversescale=True, zmin=-limit, zmax=limit,
+                               colorbar={"title": value},
+                               hovertemplate=f"%{{y}} %{{x}}: %{{z}} ({adapter} - base)<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, height=min(1200, max(360, 22 * n_layers + 120)),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def attribution_delta_bars(tokens: list[str], base: np.ndarray, tuned: np.ndarray, adapter: str, *, title: str,
+                           visible: int | None = None) -> go.Figure:
+    """Each input token's attribution with the base model and with the adapter side by side, and their difference
+    (adapter - base) as a line; tokens the output cannot see left out."""
+    visible = len(tokens) if visible is None else visible
+    labels = position_labels(tokens, range(visible))
+    base, tuned = np.asarray(base[:visible], dtype=np.float64), np.asarray(tuned[:visible], dtype=np.float64)
+    fig = go.Figure([go.Bar(x=labels, y=_rounded(base, 5).tolist(), name="base", marker_color="#9e9e9e"),
+                     go.Bar(x=labels, y=_rounded(tuned, 5).tolist(), name=adapter, marker_color="#4c78a8"),
+                     go.Scatter(x=labels, y=_rounded(tuned - base, 5).tolist(), name=f"{adapter} - base",
+                                mode="lines+markers", line={"color": "#d62728"})])
+    fig.update_xaxes(type="category", tickangle=-60)
+    fig.update_layout(title=title, barmode="group", yaxis_title="attribution", height=420,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": 1.08})
     return fig

@@ -4,6 +4,7 @@ recomputed), its top-k alternatives with probabilities and the entropy of its ne
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -77,3 +78,13 @@ def generate_and_inspect(loaded: LoadedModel, prompt: str, max_new_tokens: int =
         input_ids=sequence, prompt_len=len(ids), rows=rows[:len(sequence) - len(ids)],
         top_ids=top.indices.cpu().numpy(), top_probs=top.values.exp().cpu().numpy(),
         entropy=-(logp.exp() * logp).nan_to_num().sum(-1).cpu().numpy(), seconds=seconds)
+
+
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~:$])")
+
+
+def highlighted_generation(g: GeneratedAttention, step: int) -> str:
+    """The generated tokens as markdown, markdown-safe, with the token chosen at `step` on a red background."""
+    chosen = g.prompt_len + step
+    plain = [MARKDOWN_SPECIALS.sub(r"\\\1", t) for t in g.tokens[g.prompt_len:]]
+    return "".join(f":red-background[{t}]" if g.prompt_len + i == chosen else t for i, t in enumerate(plain))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from workbench.attention.capture import AttentionCapture, check_head, check_layers
@@ -30,6 +31,12 @@ class RowMath:
     scores: np.ndarray      # (T,) q·k * scale before the mask
     visible: np.ndarray     # (T,) bool: False where the causal mask hides the key
     weights: np.ndarray     # (T,) softmax over the visible scores
+
+    def table(self, keys: np.ndarray, key_labels: list[str], captured: np.ndarray) -> pd.DataFrame:
+        """One row per key in `keys`: q·k, the scaled score, the mask, the weight and `captured` (the same row as
+        the capture recorded it), to read beside the formula."""
+        return pd.DataFrame({"key": key_labels, "q·k": (self.keys @ self.q)[keys], "score": self.scores[keys],
+                             "masked": ~self.visible[keys], "weight": self.weights[keys], "captured": captured[keys]})
 
 
 def attention_inputs(loaded: LoadedModel, module: torch.nn.Module, ids: np.ndarray) -> dict:

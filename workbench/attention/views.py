@@ -100,3 +100,17 @@ def focus_across_layers(capture: AttentionCapture, token: int) -> tuple[np.ndarr
     block = int(np.searchsorted(edges, token, side="right") - 1)
     rows = capture.overview[:, :, block, :].astype(np.float32).mean(1)     # (L, S)
     return rows, [int(e) for e in edges[:-1]]
+
+
+def clicked_layer_head(points: list[dict]) -> tuple[int, int] | None:
+    """The (layer, head) of the first selected point whose customdata starts with a head (head >= 0: a contribution
+    graph's residual and MLP edges carry -1); None when there is none. Plotly may hand customdata back as a list
+    or as an index-keyed object."""
+    for point in points:
+        data = point.get("customdata")
+        if data is None:
+            continue
+        values = [data[k] for k in sorted(data, key=int)] if isinstance(data, dict) else list(data)
+        if int(values[1]) >= 0:
+            return int(values[0]), int(values[1])
+    return None

@@ -68,7 +68,7 @@ def crows_share_chart(by_type: pd.DataFrame) -> go.Figure:
         hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]})<br>95% CI "
                       "%{customdata[2]:.1%} to %{customdata[3]:.1%}<extra></extra>"))
     fig.add_vline(x=0.5, line_dash="dash", line_color="#888", annotation_text="50%: no preference")
-    fig.update_xaxes(title="pairs where the more stereotyping sentence scores higher", range=[0, 1],
+    fig.update_xaxes(title="pairs where the more stereotyping sentence scores higher", range=[-0.02, 1.04],
                      tickformat=".0%")
     return _layout(fig, "CrowS-Pairs: preference for the stereotyping sentence", 140 + 32 * len(rows))
 
@@ -95,7 +95,10 @@ def before_after_groups(groups: pd.DataFrame, metric: str) -> go.Figure:
         fig.add_trace(go.Bar(y=groups["group"], x=groups[column], name=name, orientation="h", marker_color=colour,
                              customdata=groups["change"],
                              hovertemplate="%{y}: %{x:.3f} (change %{customdata:+.3f})<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.02, x=0))
     fig.update_xaxes(title=metric)
-    fig.update_yaxes(tickfont=dict(size=9))
-    return _layout(fig, f"Before/after per group: {metric}", 160 + 28 * len(groups))
+    fig.update_yaxes(tickfont=dict(size=11))
+    _layout(fig, f"Before/after per group: {metric}", 190 + 28 * len(groups))
+    # The legend sits between the title and the plot (its bottom on the plot's top edge), never over a bar.
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0),
+                      margin=dict(t=80))
+    return fig

@@ -26,10 +26,10 @@ def save_run(report: EvaluationReport, store: Store | None = None) -> int:
     with store.connect() as conn:
         cur = conn.execute(
             "INSERT INTO evaluation_runs(created, base_model, dataset, dataset_path, dataset_sha256, n_examples, "
-            "metrics, options, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "metrics, options, seconds, device, dtype) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (time.time(), report.base_model, report.dataset.name, report.dataset.path, report.dataset.sha256,
              len(report.dataset), json.dumps(report.metrics), json.dumps(asdict(report.options)),
-             sum(r.seconds for r in report.results)))
+             sum(r.seconds for r in report.results), report.device or None, report.dtype or None))
         run_id = int(cur.lastrowid)
         conn.execute("UPDATE evaluation_runs SET examples = ? WHERE id = ?",
                      (example_inputs(report.dataset).to_json(orient="records"), run_id))

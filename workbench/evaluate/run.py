@@ -87,6 +87,8 @@ class EvaluationReport:
     base_model: str
     results: list[ModelResult]
     comparisons: pd.DataFrame  # model, against, key, difference, low, high, clear, better
+    device: str = ""  # where the base ran ("cpu", "cuda:0"), as LoadedModel.info says; "" when unknown
+    dtype: str = ""   # its precision ("float32", "bfloat16")
 
     @property
     def warnings(self) -> list[str]:
@@ -410,7 +412,8 @@ def evaluate_models(loaded: LoadedModel, adapter_list: list, dataset: EvalSet, m
         run = evaluate_endpoint if isinstance(adapter, endpoint.EndpointSpec) else evaluate
         results.append(run(loaded, adapter, dataset, metrics, options, scaled, should_stop, counts))
     return EvaluationReport(dataset=dataset, metrics=list(metrics), options=options, base_model=loaded.info.name,
-                            results=results, comparisons=paired_differences(results, counts))
+                            results=results, comparisons=paired_differences(results, counts),
+                            device=loaded.info.device, dtype=loaded.info.dtype)
 
 
 def example_table(report: EvaluationReport, key: str) -> pd.DataFrame:

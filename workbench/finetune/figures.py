@@ -22,7 +22,8 @@ def training_curves(metrics: list[dict], title: str = "") -> go.Figure:
                       legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"}, hovermode="x unified")
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="learning rate", secondary_y=True, showgrid=False, rangemode="tozero")
+    fig.update_yaxes(title_text="learning rate", secondary_y=True, showgrid=False, rangemode="tozero",
+                     tickformat=".1e")  # 5.4e-04, not 0.000537
     return fig
 
 

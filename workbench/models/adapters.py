@@ -47,6 +47,11 @@ def adapters_dir() -> Path:
     return workspace.subdir("adapters")
 
 
+def registry_stamp() -> tuple[str, ...]:
+    """The registered folder names, sorted: a page that polls compares stamps to see the registry change."""
+    return tuple(sorted(p.name for p in adapters_dir().iterdir() if not p.name.startswith(".")))
+
+
 def _read_json_object(path: Path) -> dict:
     """A JSON object from a file, or AdapterError naming the file (unreadable, not UTF-8, not JSON, not an object)."""
     try:

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.errors import InvalidSetting
+from workbench.errors import InvalidSetting, WorkbenchError
 from workbench.models.adapters import BASE_CHOICE
 from workbench.models.endpoint import EndpointSpec
 from workbench.prompt_lab.decoding import InvalidSampling, SamplingParams
@@ -151,6 +151,21 @@ def _endpoints(raw, path: str | None) -> tuple[EndpointSpec, ...]:
         raise GridSpecError("`endpoints` must be a list of mappings (base_url, model, api_key_env)", path=path,
                             field="endpoints")
     return tuple(EndpointSpec.from_dict(e, path=path) for e in raw)
+
+
+FIELD_LABELS = {"template": "template", "rows": "rows", "param_sets": "parameter sets", "adapters": "adapters",
+                "repeats": "repeats", "seed": "seed", "chat": "chat template", "system": "system prompt",
+                "batch_size": "batch size", "endpoints": "endpoint column", "fast": "fast mode"}
+
+
+def labelled_fields(data: dict) -> dict:
+    """A grid's fields under their names on screen, for `workbench.stale`: a spec's `to_dict()`, or the page's raw
+    inputs (normalised through `GridSpec` when they make a valid one, as they are when they don't)."""
+    try:
+        data = GridSpec.from_dict(data).to_dict()
+    except WorkbenchError:
+        pass
+    return {FIELD_LABELS.get(k, k): v for k, v in data.items()}
 
 
 def read_grid_file(path: Path | str) -> tuple[GridSpec, list[str]]:

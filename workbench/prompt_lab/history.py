@@ -18,8 +18,16 @@ from workbench.models import LoadedModel
 from workbench.models.adapters import BASE_CHOICE
 from workbench.models.endpoint import EndpointSpec
 from workbench.prompt_lab.decoding import SamplingParams
-from workbench.prompt_lab.generation import Generation, GridResult, generate, generate_grid
-from workbench.prompt_lab.grid import GridSpec
+from workbench.prompt_lab.generation import (
+    Cell,
+    Generation,
+    GridResult,
+    encode_prompt,
+    format_prompt,
+    generate,
+    generate_grid,
+)
+from workbench.prompt_lab.grid import GridSpec, summarize_repeats, template_variables
 from workbench.prompt_lab.remote import generate_endpoint
 from workbench.store import Store
 
@@ -165,6 +173,33 @@ def rerun(loaded: LoadedModel | None, run: Run, store: Store | None = None) -> i
     return record_grid(loaded, grid, generate_grid(loaded, grid), store=store)
 
 
+def stored_generation(loaded: LoadedModel, run: Run) -> Generation:
+    """A stored local generation as `generate` returned it (the prompt re-encoded the same way), so a page can open
+    it again with its token view and decoding steps."""
+    spec = run.spec
+    if run.kind != "generate" or spec.get("endpoint"):
+        raise InvalidSetting(f"run {run.id} is not a generation of a local model", field="run")
+    if run.model != loaded.info.name:
+        raise InvalidSetting(f"run {run.id} used {run.model}; load that model to open it", field="model")
+    out = run.outputs[0]
+    text = format_prompt(loaded, spec["prompt"], chat=spec["chat"], system=spec["system"])
+    prompt_ids, _ = encode_prompt(loaded, text, chat=spec["chat"], max_new_tokens=spec["params"]["max_new_tokens"])
+    return Generation(prompt=text, text=out["text"], prompt_tokens=out["prompt_tokens"], new_tokens=out["new_tokens"],
+                      seconds=out["seconds"], prompt_ids=prompt_ids, token_ids=list(out["token_ids"]),
+                      finish_reason=out["finish_reason"], seed=out["seed"], params=spec["params"],
+                      adapter=out["adapter"], warnings=list(out.get("warnings") or []),
+                      approximate=out.get("approximate"))
+
+
+def stored_grid(run: Run) -> tuple[GridSpec, GridResult]:
+    """A stored grid run as its spec and result (batches: 0, not stored), so a page can open it again."""
+    if run.kind != "grid":
+        raise InvalidSetting(f"run {run.id} is not a grid", field="run")
+    cells = [Cell(**o) for o in run.outputs]
+    return GridSpec.from_dict(run.spec), GridResult(cells=cells, seconds=run.seconds, batches=0,
+                                                    approximate=run.approximate)
+
+
 def _cell_key(output: dict) -> tuple:
     return (output.get("adapter"), output.get("endpoint"), output.get("params"), output.get("row", 0),
             output.get("repeat", 0))
@@ -231,3 +266,17 @@ def runs_table(runs: list[Run]) -> list[dict]:
              "outputs": len(r.outputs), "new tokens": r.new_tokens, "seconds": round(r.seconds, 2),
              "approximate": r.approximate or "",
              "first output": (r.outputs[0].get("text") or "")[:80] if r.outputs else ""} for r in runs]
+
+
+def grid_table(spec: GridSpec, result: GridResult) -> pd.DataFrame:
+    """A grid's outputs for a table: rows x settings with the text in each cell; with repeats, one line per row and
+    setting with how often the samples agree."""
+    table = pd.DataFrame([{"row": c.row, **c.variables,
+                           "setting": f"{c.endpoint or c.adapter or BASE_CHOICE} · {c.params}", "text": c.text}
+                          for c in result.cells])
+    if spec.repeats == 1:
+        return table.pivot_table(index=["row", *template_variables(spec.template)], columns="setting", values="text",
+                                 aggfunc="first")
+    groups = table.groupby(["row", "setting"], sort=False)["text"].apply(list)
+    return pd.DataFrame([{"row": r, "setting": s, **vars(summarize_repeats(t))}
+                         for (r, s), t in groups.items()]).drop(columns="counts")

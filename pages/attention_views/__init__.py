@@ -1,0 +1,131 @@
+"""The Attention page's views, one module each (the page reads the shared widgets, then calls one view's `draw`).
+
+A folder, not pages/*.py files: Streamlit's v1 multipage mode would list every pages/*.py as a page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+import pages as ui
+from workbench import snippets
+from workbench.attention import capture as core
+from workbench.attention.cache import CaptureCache
+from workbench.attention.estimate import CaptureRequest, available_memory, estimate
+from workbench.attention.value_weighted import value_norms, weighted
+from workbench.attention.views import clicked_layer_head
+from workbench.models import LoadedModel, adapters
+
+OVERVIEW = 32          # thumbnail side in blocks
+MAX_CAPTURES = 6       # captures kept per process (a 2,048-token layer is 75 MB)
+
+
+@st.cache_resource(show_spinner=False)
+def _captures() -> CaptureCache:
+    """One per process, keyed by (model, text, layers): switching heads never reruns the model
+    (st.cache_resource itself cannot draw the progress bar of the pass it caches)."""
+    return CaptureCache(MAX_CAPTURES)
+
+
+@dataclass(frozen=True, eq=False)
+class PageInputs:
+    """What the page's shared widgets hold: the model, the text and its tokens, the picked layer and head, the map
+    settings. Every view draws from these."""
+
+    loaded: LoadedModel
+    text: str
+    chat: bool
+    max_tokens: int
+    ids: list[int]
+    tokens: list[str]
+    layer: int
+    head: int
+    hide_first: bool
+    start: int              # token range (zoom)
+    end: int
+    rows_text: str          # query rows, e.g. "3, 10-20"; empty: all
+    value_weighted: bool
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @property
+    def causal(self) -> bool:
+        return self.loaded.kind == "causal"
+
+    @property
+    def weighting(self) -> str:
+        return " (value-weighted)" if self.value_weighted else ""
+
+    def capture(self, layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
+        """The capture of `layers` (None: all) for the text, from the process cache or one pass with a progress bar."""
+        loaded = self.loaded
+        key = (loaded.spec, loaded.peft is not None, self.text, self.chat, self.max_tokens, layers, scan)
+
+        def run() -> core.AttentionCapture:
+            bar = st.empty()
+            n, info = len(self.ids), loaded.info
+            plan = estimate(info, n, CaptureRequest(0 if scan else len(layers or range(info.layers)), scan,
+                                                    OVERVIEW if scan else 0), available=available_memory()).plan
+            try:
+                with ui.model_turn(loaded):
+                    return core.capture_attention(  # the grid + statistics scan keeps no full map
+                        loaded, self.text, [] if scan else list(layers) if layers is not None else None,
+                        chat=self.chat, max_tokens=self.max_tokens, overview_size=OVERVIEW if scan else None,
+                        all_statistics=scan,
+                        progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}. {plan}"))
+            finally:
+                bar.empty()
+
+        return _captures().get_or_capture(key, run)
+
+    def norms_of(self, layer: int) -> np.ndarray:
+        """‖f(x_j)‖ (H, T) of one layer for the value-weighted view, kept per text in the session."""
+        key = ("attn_norms", self.loaded.spec, self.loaded.peft is not None, tuple(int(i) for i in self.ids), layer)
+        kept = st.session_state.setdefault("attn_norms", {})
+        if key not in kept:
+            with st.spinner(f"Value vectors of layer {layer}"):
+                kept.clear()  # one text at a time
+                with ui.model_turn(self.loaded):
+                    kept[key] = value_norms(self.loaded, np.asarray(self.ids), layer)
+        return kept[key]
+
+    def shown_head(self, cap: core.AttentionCapture, layer: int, head: int) -> np.ndarray:
+        """The head's map as captured, or value-weighted when the toggle is on."""
+        return weighted(cap.head(layer, head), self.norms_of(layer)[head]) if self.value_weighted \
+            else cap.head(layer, head)
+
+
+def open_head_from(chart_key: str) -> None:
+    """A click on a chart point that names a head (a grid tile, a graph's head edge) opens it in the One head view."""
+    picked = clicked_layer_head(st.session_state[chart_key].selection.points)
+    if picked is not None:
+        st.session_state["attn_layer"], st.session_state["attn_head"] = picked
+        st.session_state["attn_view"] = "One head"
+
+
+def _picked_adapter(key: str, causal: bool) -> str | None:
+    """The adapter name an adapter picker holds, None for the base model (or an encoder, which has no picker)."""
+    name = st.session_state.get(key)
+    return None if not causal or name == adapters.BASE_CHOICE else name
+
+
+def copy_code(p: PageInputs, view: str) -> None:
+    """The current view with its settings as public-API calls ("Copy as code")."""
+    state = st.session_state
+    ui.copy_as_code(snippets.attention_code(
+        p.loaded.spec, p.text, view=view, layer=p.layer, head=p.head, max_tokens=p.max_tokens, chat=p.chat,
+        token=state.get("attn_token", 0), query=state.get("attn_query", p.n - 1), picked=state.get("attn_bv_layers"),
+        new_tokens=state.get("attn_gen_n", 24),
+        attribution={k: state.get(f"attn_attr_{k}") for k in ("target", "contrast", "method", "steps")}
+        | {"adapter": _picked_adapter("attn_attr_adapter", p.causal)},
+        contributions={"token": state.get("attn_ctb_token"), "threshold": state.get("attn_ctb_threshold"),
+                       "adapter": _picked_adapter("attn_ctb_adapter", p.causal)},
+        adapter_diff={k: state.get(f"attn_diff_{k}") for k in ("token", "target", "contrast", "steps")}
+        | {"adapter": _picked_adapter("attn_diff_adapter", p.causal),
+           "method": state.get("attn_diff_method") if "attn_diff_attribution" in state else None},
+        notes=snippets.page_only(value_weighted=p.value_weighted, hide_first_token=p.hide_first,
+                                 token_range_zoom=(p.start, p.end) != (0, p.n), query_rows=bool(p.rows_text))))
