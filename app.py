@@ -66,6 +66,7 @@ cleaned_at_startup()
 pages = ui.page_objects(home)
 st.session_state["wb_pages"] = pages
 navigation = st.navigation(pages)
+ui.follow_open_page()
 with ui.guard("The model picker"):
     ui.sidebar_model()
 with ui.guard(f"The {navigation.title} page"):  # no error reaches the browser as a traceback

@@ -50,6 +50,17 @@ def ensure_shell() -> None:
     # flag back before every run and would lose each button click to the rerun.
     if SHELL_KEY not in st.session_state:
         _rerun_without_legacy_mpa()
+    follow_open_page()  # AppTest runs a page without app.py
+
+
+GOTO_KEY = "_lw_goto"  # the page an `open_page` button asked for
+
+
+def follow_open_page() -> None:
+    """Go to the page an `open_page` button asked for: in app.py after st.navigation (a browser), and first thing
+    in a page (`ensure_shell`)."""
+    if target := st.session_state.pop(GOTO_KEY, None):
+        st.switch_page(target)
 
 def page_objects(home) -> list:
     """The home page plus every page whose file exists, as `st.Page`s for `st.navigation`."""

@@ -4,7 +4,7 @@ output is older than the inputs on screen."""
 
 import streamlit as st
 
-from pages.shell.navigation import ROOT
+from pages.shell.navigation import GOTO_KEY, ROOT
 from workbench import stale
 
 
@@ -45,7 +45,11 @@ def open_page(file: str, label: str, preset: dict, *, key: str, where=st, help_t
         for name, value in preset.items():
             st.session_state[name] = value
             st.session_state[f"keep_{name}"] = value
-        st.switch_page(str(ROOT / "pages" / file))
+        # Not st.switch_page here: from inside a fragment with run_every (Fine-tune's jobs panel) the fragment's
+        # next tick raced the switch and left the new page blank. A whole-app rerun makes the switch
+        # (`navigation.follow_open_page`, in app.py and in every page's `ensure_shell`).
+        st.session_state[GOTO_KEY] = str(ROOT / "pages" / file)
+        st.rerun()
 
 
 def stale_notice(made_with: dict, now: dict, *, where=st) -> None:
