@@ -120,4 +120,6 @@ def bertviz(p: PageInputs) -> None:
                "scripts served by the app (no CDN).")
     st.download_button("Download this bertviz view (HTML)", html, f"bertviz-{kind}.html", "text/html",
                        key="attn_bv_download", icon=":material/download:")
-    components.html(html, height=420 + (180 * len(picked) if kind == "model" else 0), scrolling=True)
+    # The head view lists every token down the frame (~21 px each): tall enough for all of them, up to a screen
+    tall = min(1400, 160 + 21 * p.n) if kind == "head" else 420 + 180 * len(picked)
+    components.html(html, height=tall, scrolling=True)
