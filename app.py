@@ -10,6 +10,7 @@ from workbench import trash, workspace
 from workbench.store import Store
 
 ui.leave_legacy_mpa()  # before any widget: a pages/ folder starts Streamlit in its v1 mode (see pages/__init__.py)
+ui.share_inputs()  # a new tab of this browser starts from the inputs its other tabs have now
 
 ICON = Path(__file__).resolve().parent / "workbench" / "static" / "icon.png"
 

@@ -16,6 +16,7 @@ from pages.shell.navigation import (
     page_objects,
 )
 from pages.shell.pickers import OTHER, RISKS_ENV, adapter_picker, endpoint_form, exposed, sidebar_model
+from pages.shell.sharing import share_inputs
 from pages.shell.state import fit_kept, keep_table, kept_table, open_page, remembered, reset_table, stale_notice
 from pages.shell.trash import ask_delete, confirm_delete, trash_notice
 from pages.shell.widgets import chart, copy_as_code, notebook_download
@@ -27,6 +28,6 @@ __all__ = [
     "current_spec", "endpoint_form", "ensure_shell", "exposed", "fit_kept", "follow_open_page", "guard", "human_bytes",
     "keep_table", "kept_table", "leave_legacy_mpa", "load_model", "model_turn", "notebook_download", "open_page",
     "page_objects",
-    "remembered", "reset_table", "show_error", "show_unexpected", "sidebar_model", "stale_notice", "store_notice",
-    "trash_notice",
+    "remembered", "reset_table", "share_inputs", "show_error", "show_unexpected", "sidebar_model", "stale_notice",
+    "store_notice", "trash_notice",
 ]

@@ -37,3 +37,35 @@ def test_typed_inputs_are_kept_across_pages(page, app_url):
         screenshot(page, "state-attention-kept")
     assert page.get_by_label("Text", exact=True).first.input_value() == "Rivers carry water to the sea."
     assert page.get_by_text("failed unexpectedly").count() == 0
+
+
+def test_a_second_tab_of_the_same_browser_opens_with_the_inputs_typed_in_the_first(browser, app_url):
+    first_browser = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other_browser = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        one = first_browser.new_page()
+        one.set_default_timeout(120_000)
+        one.goto(app_url)
+        one.get_by_text("Model card").first.wait_for(timeout=240_000)
+        wait_idle(one)
+        _nav(one, "Prompt lab", "active adapter")
+        _type(one, "Prompt", "Name two lakes in Africa.", "Control+Enter")
+        _type(one, "Max new tokens", "40")
+
+        for context, kept in ((first_browser, True), (other_browser, False)):  # a tab of the same / another browser
+            tab = context.new_page()
+            tab.set_default_timeout(120_000)
+            tab.goto(app_url)
+            tab.get_by_text("Model card").first.wait_for(timeout=240_000)
+            wait_idle(tab)
+            _nav(tab, "Prompt lab", "active adapter")
+            prompt = tab.get_by_label("Prompt", exact=True).first.input_value()
+            tokens = tab.get_by_label("Max new tokens", exact=True).first.input_value()
+            if kept:
+                assert (prompt, tokens) == ("Name two lakes in Africa.", "40")
+                screenshot(tab, "state-second-tab")
+            else:
+                assert (prompt, tokens) == ("What is the capital of France?", "48")
+    finally:
+        first_browser.close()
+        other_browser.close()
