@@ -99,8 +99,27 @@ class PageInputs:
             else cap.head(layer, head)
 
 
-def open_head_from(chart_key: str) -> None:
-    """A click on a chart point that names a head (a grid tile, a graph's head edge) opens it in the One head view."""
+def kept_result(key: str, request, *, button: str, idle: str):
+    """A result kept in the session as (inputs that made it, result): None before the first run (saying `idle`),
+    with a warning when the text or a setting on screen changed since."""
+    kept = st.session_state.get(key)
+    if kept is None:
+        st.caption(idle)
+        return None
+    made_with, result = kept
+    if made_with != request:
+        st.warning(f"The text or a setting changed since this attribution: press {button} to redo it.",
+                   icon=":material/history:")
+    return result
+
+
+def open_head_from(chart_key: str, view: str) -> None:
+    """A click on a chart point that names a head (a grid tile, a graph's head edge) opens it in the One head view.
+
+    Only while `view` (the one that draws the chart) is picked: a click on another view sent before the page had
+    finished redrawing carries the chart's old selection along, which must not pull the page back to One head."""
+    if st.session_state.get("attn_view") != view:
+        return
     picked = clicked_layer_head(st.session_state[chart_key].selection.points)
     if picked is not None:
         st.session_state["attn_layer"], st.session_state["attn_head"] = picked

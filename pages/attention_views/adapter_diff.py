@@ -8,7 +8,7 @@ from functools import partial
 import streamlit as st
 
 import pages as ui
-from pages.attention_views import PageInputs, open_head_from
+from pages.attention_views import PageInputs, kept_result, open_head_from
 from pages.attention_views.attribution import settings
 from workbench.attention import adapter_diff as diff_core
 from workbench.attention import attribution as attr
@@ -56,8 +56,8 @@ def contributions(p: PageInputs, base: contrib.ContributionTrace, tuned: contrib
     ui.chart(plots.contribution_delta_heatmap(d.delta_matrix(measure), d.adapter,
                                               f"{MEASURES[measure].capitalize()} at {where}: {d.adapter} - base",
                                               value=MEASURES[measure]),
-             key="attn_diff_heat", on_select=partial(open_head_from, "attn_diff_heat"), selection_mode="points",
-             where=heat)
+             key="attn_diff_heat", on_select=partial(open_head_from, "attn_diff_heat", "Base vs adapter"),
+             selection_mode="points", where=heat)
     side.markdown("**Most changed components**")
     side.dataframe(d.ranking(10).round(4), hide_index=True)
     st.caption(f"Importance: each component's share of its block's output at {where} (Ferrando & Voita); red: the "
@@ -78,14 +78,10 @@ def attribution(p: PageInputs, adapter) -> None:
             st.session_state["attn_diff_attribution"] = (request, diff_core.attribution_diff(
                 p.loaded, p.text, adapter, target=target, contrast=contrast, method=method, steps=steps, chat=p.chat,
                 max_tokens=p.max_tokens))
-    kept = st.session_state.get("attn_diff_attribution")
-    if kept is None:
-        st.caption("Attributes the same output (the base model's token when no target is given) with both.")
+    a = kept_result("attn_diff_attribution", request, button="Attribute with both",
+                    idle="Attributes the same output (the base model's token when no target is given) with both.")
+    if a is None:
         return
-    made_with, a = kept
-    if made_with != request:
-        st.warning("The text or a setting changed since this attribution: press Attribute with both to redo it.",
-                   icon=":material/history:")
     ui.chart(plots.attribution_delta_bars(a.base.tokens, a.base.scores, a.tuned.scores, a.tuned.adapter,
                                           title=f"{attr.METHODS[a.base.method]} of the {a.base.output}",
                                           visible=a.base.visible), key="attn_diff_attr_fig")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import pages as ui
-from pages.attention_views import PageInputs
+from pages.attention_views import PageInputs, kept_result
 from workbench.attention import attribution as attr
 from workbench.attention import figures as plots
 
@@ -39,14 +39,10 @@ def draw(p: PageInputs) -> None:
                 adapter=adapter, progress=lambda f, m: bar.progress(f, text=m)))
         finally:
             bar.empty()
-    kept = st.session_state.get("attn_attribution")
-    if kept is None:
-        st.caption("Runs rollout, gradient x input, integrated gradients and occlusion (Captum) for one output.")
+    panel = kept_result("attn_attribution", request, button="Attribute", idle="Runs rollout, gradient x input, "
+                        "integrated gradients and occlusion (Captum) for one output.")
+    if panel is None:
         return
-    made_with, panel = kept
-    if made_with != request:
-        st.warning("The text or a setting changed since this attribution: press Attribute to redo it.",
-                   icon=":material/history:")
     shown = panel.attributions[method]
     gap = f"; integrated gradients miss completeness by {shown.completeness_gap:.1%}" if method == "ig" else ""
     ui.chart(plots.attribution_bars(shown.tokens, shown.scores, visible=shown.visible,

@@ -34,7 +34,8 @@ def draw(p: PageInputs) -> None:
     where = f"token {graph.token} {graph.tokens[graph.token]!r}" + (f" with {graph.adapter}" if graph.adapter else "")
     ui.chart(plots.contribution_graph(graph.nodes_frame(), graph.to_frame(), graph.tokens, graph.n_layers,
                                       title=f"Contributions to {where}"),
-             key="attn_ctb_graph", on_select=partial(open_head_from, "attn_ctb_graph"), selection_mode="points")
+             key="attn_ctb_graph", on_select=partial(open_head_from, "attn_ctb_graph", "Contributions"),
+             selection_mode="points")
     st.caption(f"{len(graph.edges)} edges above {graph.threshold:g} from one pass in {trace.seconds:.1f} s. Click a "
                "head edge to open that head's map.")
     ui.chart(plots.importance_heatmap(contrib.component_importance(trace, graph.token),

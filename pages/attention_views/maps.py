@@ -32,7 +32,7 @@ def all_heads(p: PageInputs) -> None:
     cap = p.capture((0,), scan=True)
     info = p.loaded.info
     ui.chart(plots.thumbnail_grid(cap.overview, cap.statistics, causal=p.causal, selected=(p.layer, p.head)),
-             key="attn_grid", on_select=partial(open_head_from, "attn_grid"), selection_mode="points",
+             key="attn_grid", on_select=partial(open_head_from, "attn_grid", "All heads"), selection_mode="points",
              width="content")
     st.caption(f"{info.layers} layers x {info.heads} heads, each tile scaled to its own maximum"
                + (f", {len(cap.overview_edges) - 1} token blocks a side" if p.n > OVERVIEW else "")
