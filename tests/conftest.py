@@ -25,6 +25,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two
     #                                        spin-wait and run many times slower)
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_restored():
+    """A test that trains in-process sets torch's thread count for the whole worker (`configure_cpu_threads`);
+    put it back, so later tests compare against a kernel or server on the worker's own count."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     from workbench.models import ModelSpec, load

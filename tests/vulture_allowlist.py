@@ -4,6 +4,7 @@
 # ruff: noqa: F821, B018
 pytest_collection_modifyitems  # pytest hook
 pytest_runtest_makereport  # pytest hook (tests/e2e/conftest.py: a screenshot of a failed browser test)
+torch_threads_restored  # autouse fixture (tests/conftest.py)
 workspace_with_adapter  # fixture, requested by parameter name
 workspace_home_module  # fixture, requested by parameter name
 on_step_begin  # transformers TrainerCallback hook (bench/finetune.py)

@@ -93,7 +93,8 @@ def test_exported_bias_run_recomputes_the_stored_summary(smollm2, workspace_home
     data = notebook_export.bias_run_notebook(result, time.time())
     check_shape(data, "# Bias run: pronouns on smollm2-135m-instruct with the base model")
     _, printed = execute(data, kernel_name)
-    assert "same summary as the stored record: True" in printed
+    comparison = nbformat.reads(data.decode(), as_version=4).cells[-1].source  # the stored summary, as recorded
+    assert "same summary as the stored record: True" in printed, (printed, comparison)
     assert printed.startswith(f"{result.summary}\n")  # the snippet's own print(b.core["base"].summary)
 
 
