@@ -6,7 +6,7 @@ import re
 import shutil
 
 import torch
-from harness import ROOT, screenshot, serve, wait_idle
+from harness import ROOT, open_attention_view, screenshot, serve, wait_idle
 
 
 def _random_adapter(name: str) -> None:
@@ -32,17 +32,7 @@ def test_base_vs_adapter_view_draws_the_change_and_the_attribution_with_both(pag
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     _random_adapter("demo-lora")
     with serve(home, "adapter_diff") as url:
-        page.goto(url)  # through the home page: a cold deep link skips app.py's navigation
-        page.get_by_text("Model card").first.wait_for(timeout=240_000)
-        wait_idle(page)
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("Attention", exact=True).click()
-        page.get_by_text("Captured in").first.wait_for(timeout=240_000)
-        wait_idle(page)
-        page.get_by_label("Text", exact=True).fill("The nurse said that")
-        page.get_by_label("Text", exact=True).press("Control+Enter")
-        wait_idle(page)
-        page.locator('[data-testid="stRadio"]').get_by_text("Base vs adapter", exact=True).click()
-        wait_idle(page)
+        open_attention_view(page, url, "Base vs adapter")
         page.get_by_role("combobox", name="Compare with adapter").click()
         page.get_by_role("option", name="demo-lora").click()
         page.get_by_text("Most changed components").wait_for(timeout=240_000)

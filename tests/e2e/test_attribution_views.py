@@ -2,21 +2,11 @@
 
 import shutil
 
-from harness import ROOT, screenshot, wait_idle
+from harness import ROOT, open_attention_view, screenshot, wait_idle
 
 
 def _open_view(page, app_url, view: str) -> None:
-    page.goto(app_url)  # a cold deep link would skip app.py's navigation
-    page.get_by_text("Model card").first.wait_for(timeout=240_000)
-    wait_idle(page)
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Attention", exact=True).click()
-    page.get_by_text("Captured in").first.wait_for(timeout=240_000)
-    wait_idle(page)
-    page.get_by_label("Text", exact=True).fill("The nurse said that")
-    page.get_by_label("Text", exact=True).press("Control+Enter")
-    wait_idle(page)
-    page.locator('[data-testid="stRadio"]').get_by_text(view, exact=True).click()
-    wait_idle(page)
+    open_attention_view(page, app_url, view)
 
 
 def _shoot(page, name: str) -> None:

@@ -39,26 +39,27 @@ def test_typed_inputs_are_kept_across_pages(page, app_url):
     assert page.get_by_text("failed unexpectedly").count() == 0
 
 
+def _prompt_lab_tab(context, url: str):
+    """A new tab of `context` (one browser) on the home page, then Prompt lab."""
+    tab = context.new_page()
+    tab.set_default_timeout(120_000)
+    tab.goto(url)
+    tab.get_by_text("Model card").first.wait_for(timeout=240_000)
+    wait_idle(tab)
+    _nav(tab, "Prompt lab", "active adapter")
+    return tab
+
+
 def test_a_second_tab_of_the_same_browser_opens_with_the_inputs_typed_in_the_first(browser, app_url):
     first_browser = browser.new_context(viewport={"width": 1400, "height": 1000})
     other_browser = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
-        one = first_browser.new_page()
-        one.set_default_timeout(120_000)
-        one.goto(app_url)
-        one.get_by_text("Model card").first.wait_for(timeout=240_000)
-        wait_idle(one)
-        _nav(one, "Prompt lab", "active adapter")
+        one = _prompt_lab_tab(first_browser, app_url)
         _type(one, "Prompt", "Name two lakes in Africa.", "Control+Enter")
         _type(one, "Max new tokens", "40")
 
         for context, kept in ((first_browser, True), (other_browser, False)):  # a tab of the same / another browser
-            tab = context.new_page()
-            tab.set_default_timeout(120_000)
-            tab.goto(app_url)
-            tab.get_by_text("Model card").first.wait_for(timeout=240_000)
-            wait_idle(tab)
-            _nav(tab, "Prompt lab", "active adapter")
+            tab = _prompt_lab_tab(context, app_url)
             prompt = tab.get_by_label("Prompt", exact=True).first.input_value()
             tokens = tab.get_by_label("Max new tokens", exact=True).first.input_value()
             if kept:
