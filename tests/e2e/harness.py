@@ -106,14 +106,19 @@ def _wait_healthy(url: str, timeout_s: float = 60) -> None:
     pytest.fail("streamlit did not answer on " + url)
 
 
-def open_attention_view(page, url: str, view: str, text: str = "The nurse said that") -> None:
-    """Home first (a cold deep link would skip app.py's navigation), then Attention on `text`, then `view`."""
+def open_attention(page, url: str) -> None:
+    """Home first (a cold deep link would skip app.py's navigation), then the Attention page, captured."""
     page.goto(url)
     page.get_by_text("Model card").first.wait_for(timeout=240_000)
     wait_idle(page)
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Attention", exact=True).click()
     page.get_by_text("Captured in").first.wait_for(timeout=240_000)
     wait_idle(page)
+
+
+def open_attention_view(page, url: str, view: str, text: str = "The nurse said that") -> None:
+    """The Attention page on `text`, then `view`."""
+    open_attention(page, url)
     page.get_by_label("Text", exact=True).fill(text)
     page.get_by_label("Text", exact=True).press("Control+Enter")
     wait_idle(page)

@@ -3,7 +3,7 @@ and bertviz drawing SVG from the app's own scripts; the encoder too. Screenshots
 
 import shutil
 
-from harness import ROOT, screenshot, wait_idle
+from harness import ROOT, open_attention, screenshot, wait_idle
 
 
 def _view(page, name: str, ready: str) -> None:
@@ -16,22 +16,12 @@ def _view(page, name: str, ready: str) -> None:
     wait_idle(page)
 
 
-def _open_attention(page, app_url) -> None:
-    """Through the home page and the sidebar link (a cold deep link to /attention skips app.py's navigation)."""
-    page.goto(app_url)
-    page.get_by_text("Model card").first.wait_for(timeout=240_000)
-    wait_idle(page)
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Attention", exact=True).click()
-    page.get_by_text("Captured in").first.wait_for(timeout=240_000)
-    wait_idle(page)
-
-
 def _plots(page) -> int:
     return page.locator(".js-plotly-plot").count()
 
 
 def test_attention_page_head_grid_statistics_and_bertviz(page, app_url):
-    _open_attention(page, app_url)
+    open_attention(page, app_url)
     page.get_by_text("Layer 0, head 0", exact=True).first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(state="attached", timeout=120_000)
     shutil.copy(screenshot(page, "attention-head"), ROOT / "docs" / "attention-head.png")
@@ -64,7 +54,7 @@ def test_attention_page_head_grid_statistics_and_bertviz(page, app_url):
 
 
 def test_attention_page_encoder_head(page, app_url):
-    _open_attention(page, app_url)
+    open_attention(page, app_url)
     page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
     page.get_by_role("option", name="minilm-l6").click()
     wait_idle(page)
