@@ -20,7 +20,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
 os.environ.setdefault("WORKBENCH_MODEL_CACHE", str(ROOT / ".cache" / "models"))  # conversion done once
 os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="workbench-test-home-")
-if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each, and the
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs three workers on two cores: one thread each, and the
     os.environ["OMP_NUM_THREADS"] = "1"    # servers and jobs they start inherit it (oversubscribed torch threads
     #                                        spin-wait and run many times slower)
 
@@ -75,9 +75,17 @@ def workspace_with_adapter(smollm2, tmp_path_factory):
         yield os.environ["WORKBENCH_HOME"]
 
 
+SLOW_FIRST = ("/e2e/test_flows.py", "/e2e/", "/notebooks/", "/test_snippets_run.py")
+
+
 def pytest_collection_modifyitems(items):
-    """Browser tests last: they are the slowest, and a failure in core tests should show first."""
-    items.sort(key=lambda item: "/e2e/" in str(item.fspath))
+    """The slowest tests first (browser walks, executed notebooks, snippets): the workers then finish together
+    instead of one running a two-minute browser walk alone at the end."""
+    def rank(item) -> int:
+        path = str(item.fspath)
+        return next((i for i, part in enumerate(SLOW_FIRST) if part in path), len(SLOW_FIRST))
+
+    items.sort(key=rank)
 
 
 @pytest.fixture

@@ -73,3 +73,24 @@ def test_the_notebook_api_draws_both_diffs_and_serialises_them(smollm2, workspac
     r = wb.attribution_diff(smollm2, TEXT, "page-lora", method="gxi")
     assert [t.name for t in r.figure("tokens").data] == ["base", "page-lora", "page-lora - base"]
     assert list(r.to_pandas()["delta"]) == list(r.core.delta)
+
+
+def test_cli_versus_base_prints_both_runs_and_their_difference(smollm2, zero_adapter, capsys):
+    import json
+
+    from workbench.cli import main
+
+    assert main(["contributions", "smollm2-135m-instruct", TEXT, "--adapter", "page-lora", "--versus-base", "--top",
+                 "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["adapter"] == "page-lora" and len(out["top"]) == 3
+    assert len(out["components"]) == smollm2.info.layers * (smollm2.info.heads + 1)
+    moved = [abs(c["delta"]) for c in out["top"]]
+    assert moved == sorted(moved, reverse=True) and moved[0] > 1e-3
+    assert main(["attribute", "smollm2-135m-instruct", TEXT, "--adapter", "zero-lora", "--versus-base", "--method",
+                 "gxi", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["adapter"] == "zero-lora" and out["base_value"] == out["adapter_value"]
+    assert [t["delta"] for t in out["tokens"]] == [0.0] * len(out["tokens"])
+    assert main(["contributions", "smollm2-135m-instruct", TEXT, "--versus-base"]) == 2
+    assert "give one with --adapter" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """`workbench attention MODEL (TEXT | --file PATH) [--layer L] [--head H] [--out maps.npz] [--stats] [--estimate]
 [--generate N] [--json]` and
-`workbench contributions MODEL TEXT --token N [--threshold X] [--adapter A] [--json]` and
-`workbench attribute MODEL PROMPT [--target T] [--contrast T] [--method ig|gxi|occlusion] [--steps N] [--json]`."""
+`workbench contributions MODEL TEXT --token N [--threshold X] [--adapter A [--versus-base]] [--json]` and
+`workbench attribute MODEL PROMPT [--target T] [--contrast T] [--method ig|gxi|occlusion] [--steps N]
+[--adapter A [--versus-base]] [--json]`; `--versus-base` runs the same request with the base model and the adapter
+and prints both and their difference (workbench.attention.adapter_diff)."""
 
 from __future__ import annotations
 
@@ -55,6 +57,8 @@ def register_attribute(subparsers) -> None:
     p.add_argument("--adapter", default=None, help="a registered LoRA adapter (name or folder) to apply")
     p.add_argument("--panel", action="store_true", help="the faithfulness panel: rollout and every method, with "
                                                          "Spearman correlations and a disagreement flag")
+    p.add_argument("--versus-base", action="store_true", help="with --adapter: attribute the same output with the "
+                                                               "base model too, and print both and their difference")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_attribute)
 
@@ -181,8 +185,38 @@ def register_contributions(subparsers) -> None:
     p.add_argument("--adapter", default=None, help="registered adapter name or folder, active during the pass")
     p.add_argument("--chat", action="store_true", help="wrap the text in the model's chat template")
     p.add_argument("--max-tokens", type=int, default=None, help="cut the text to this many tokens")
+    p.add_argument("--versus-base", action="store_true", help="with --adapter: trace the base model too and print "
+                                                               "how every head's and MLP's importance changed")
+    p.add_argument("--top", type=int, default=10, help="with --versus-base: the components that moved most")
     p.add_argument("--json", action="store_true", help="print nodes, edges and component importances as JSON")
     p.set_defaults(func=run_contributions)
+
+
+def _check_versus_base(args: argparse.Namespace) -> None:
+    if args.versus_base and not args.adapter:
+        raise InvalidSetting("--versus-base compares the base model with an adapter: give one with --adapter",
+                             field="adapter")
+    if args.versus_base and getattr(args, "panel", False):
+        raise InvalidSetting("--versus-base and --panel cannot be combined: pick one", field="versus_base")
+
+
+def run_contributions_diff(args: argparse.Namespace, loaded) -> int:
+    """`contributions --adapter A --versus-base`: each component's importance at the token, base vs adapter."""
+    from workbench.attention.adapter_diff import contribution_diff
+
+    if args.top < 1:
+        raise InvalidSetting(f"--top must be at least 1, got {args.top}", field="top")
+    diff = contribution_diff(loaded, args.text, args.adapter, token=args.token, chat=args.chat,
+                             max_tokens=args.max_tokens)
+    ranking = diff.ranking(args.top)
+    if args.json:
+        print_json({"model": diff.model_name, "adapter": diff.adapter, "tokens": diff.tokens, "token": diff.token,
+                    "top": ranking.round(6), "components": diff.frame.round(6)})
+        return 0
+    print(f"{diff.model_name} vs {diff.adapter} at token {diff.token} {diff.tokens[diff.token]!r}: "
+          f"the {len(ranking)} components whose importance moved most")
+    print(ranking.round(4).to_string(index=False))
+    return 0
 
 
 def run_contributions(args: argparse.Namespace) -> int:
@@ -194,7 +228,10 @@ def run_contributions(args: argparse.Namespace) -> int:
     )
 
     check_threshold(args.threshold)
+    _check_versus_base(args)
     loaded = models.load(spec_from_args(args))
+    if args.versus_base:
+        return run_contributions_diff(args, loaded)
     trace = trace_contributions(loaded, args.text, adapter=args.adapter, chat=args.chat, max_tokens=args.max_tokens)
     graph = contribution_graph(trace, args.token, args.threshold)
     edges = graph.to_frame()
@@ -210,10 +247,33 @@ def run_contributions(args: argparse.Namespace) -> int:
         what = f"head {edge.head}" if edge.kind == "head" else edge.kind
         print(f"layer {edge.layer} {edge.block} {what}: {edge.source} {edge.source_token} -> {edge.target} "
               f"{edge.target_token}  {edge.importance:.3f}")
+def run_attribute_diff(args: argparse.Namespace, loaded) -> int:
+    """`attribute --adapter A --versus-base`: the same output attributed with the base and with the adapter."""
+    from workbench.attention.adapter_diff import attribution_diff
+
+    diff = attribution_diff(loaded, args.prompt, args.adapter, target=args.target, contrast=args.contrast,
+                            method=args.method, steps=args.steps, position=args.position, chat=args.chat)
+    frame = diff.to_frame()
+    if args.json:
+        print_json({"model_name": diff.base.model_name, "adapter": diff.tuned.adapter, "method": diff.base.method,
+                    "output": diff.base.output, "target_id": diff.base.target_id,
+                    "contrast_id": diff.base.contrast_id, "base_value": diff.base.value,
+                    "adapter_value": diff.tuned.value, "tokens": frame.round(6)})
+        return 0
+    print(f"{diff.base.method} of {diff.base.output}: f = {diff.base.value:.4f} with the base, "
+          f"{diff.tuned.value:.4f} with {diff.tuned.adapter}")
+    print(frame.round(4).to_string(index=False))
+    return 0
+
+
 def run_attribute(args: argparse.Namespace) -> int:
     from workbench.attention import attribution
 
+    _check_versus_base(args)
     loaded = models.load(spec_from_args(args))
+    if args.versus_base:
+        attribution.check_method(args.method, args.steps)
+        return run_attribute_diff(args, loaded)
     options = {"target": args.target, "contrast": args.contrast, "steps": args.steps, "position": args.position,
                "chat": args.chat, "adapter": args.adapter}
     if args.panel:
