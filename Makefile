@@ -53,7 +53,7 @@ lint: setup
 	$(VENV)/bin/vulture
 
 test: setup browser lint
-	$(PY) -m pytest -q -p no:cacheprovider -n 3 --durations=40
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --durations=40
 
 bench: setup
 	$(PY) -m bench

@@ -20,7 +20,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
 os.environ.setdefault("WORKBENCH_MODEL_CACHE", str(ROOT / ".cache" / "models"))  # conversion done once
 os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="workbench-test-home-")
-if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs three workers on two cores: one thread each, and the
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each, and the
     os.environ["OMP_NUM_THREADS"] = "1"    # servers and jobs they start inherit it (oversubscribed torch threads
     #                                        spin-wait and run many times slower)
 
