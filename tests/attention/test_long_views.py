@@ -1,6 +1,6 @@
 """Long-input views from the query-block engine checked against the eager maps (engine "maps") of the same text:
 distance histograms, the attention each key receives and the sinks found from it, zoomed overviews and token-focus
-rows. Short texts and blocks of 7 rows (ragged last block) keep each test to seconds."""
+rows. Short texts and blocks of 8 rows (ragged last block) keep each test to seconds."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from workbench.attention.distances import distance_edges
 
 TEXT = ("The old lighthouse keeper climbed the stairs every night. He lit the lamp, watched the sea and wrote "
         "in his log. One stormy night a small boat appeared near the rocks.")
-ROWS = 7
+ROWS = 8
 
 
 @pytest.fixture(scope="module", params=["smollm2", "minilm"])
@@ -73,7 +73,7 @@ def _block_mean(p: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("span", [(9, 40), (0, 17)])
+@pytest.mark.parametrize("span", [(9, 34), (0, 17)])
 def test_zoomed_overview_equals_the_block_mean_of_the_eager_sub_matrix(both_engines, span):
     loaded, maps, _ = both_engines
     first, end = span
