@@ -5,7 +5,7 @@ generation, bertviz, input attribution, contributions. Reads the shared widgets,
 import streamlit as st
 
 import pages as ui
-from pages.attention_views import PageInputs, copy_code, maps
+from pages.attention_views import PageInputs, copy_code, distance_sinks, maps
 from pages.attention_views import adapter_diff as adapter_diff_view
 from pages.attention_views import attribution as attribution_view
 from pages.attention_views import contributions as contributions_view
@@ -17,7 +17,8 @@ from workbench.models.prompts import token_labels
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
 
 VIEWS = {"One head": maps.one_head, "All heads": maps.all_heads, "Token focus": maps.token_focus,
-         "Statistics": maps.statistics, "Aggregates": maps.aggregates, "Row math": maps.row_math_view,
+         "Statistics": maps.statistics,
+         "Distance & sinks": distance_sinks.draw, "Aggregates": maps.aggregates, "Row math": maps.row_math_view,
          "Generated": generated_view.draw, "bertviz": maps.bertviz, "Attribution": attribution_view.draw,
          "Contributions": contributions_view.draw, "Base vs adapter": adapter_diff_view.draw}
 

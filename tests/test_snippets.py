@@ -15,8 +15,8 @@ from workbench.prompt_lab.generation import stream_generation
 
 SPEC = ModelSpec("smollm2-135m-instruct", device="cpu")
 AWKWARD = 'It\'s "quoted",\na backslash \\ and {braces}, ünïcode — and a tab\t'
-ATTENTION_VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math", "Generated",
-                   "bertviz", "Attribution", "Contributions", "Base vs adapter"]
+ATTENTION_VIEWS = ["One head", "All heads", "Token focus", "Statistics", "Distance & sinks", "Aggregates", "Row math",
+                   "Generated", "bertviz", "Attribution", "Contributions", "Base vs adapter"]
 
 
 def every_snippet() -> dict[str, snippets.Snippet]:

@@ -19,8 +19,10 @@ from workbench.attention import adapter_diff as attention_adapter_diff
 from workbench.attention import attribution as attention_attribution
 from workbench.attention import capture as attention_capture
 from workbench.attention import contributions as attention_contributions
+from workbench.attention import distances as attention_distances
 from workbench.attention import figures as attention_figures
 from workbench.attention import row_math as attention_row_math
+from workbench.attention import sinks as attention_sinks
 from workbench.bias import figures as bias_figures
 from workbench.bias import runs as bias_runs
 from workbench.compare import diff as compare_diff
@@ -78,8 +80,10 @@ def attention(m: models.LoadedModel, text: str, layers: list[int] | None = None,
     >>> a = wb.attention(m, "The cat sat on the mat", layers=[3], head=2)
     >>> a.core.head(3, 2).sum(-1)        # every row sums to 1
     >>> a.figure("statistics"); a.save("head.svg")
+    >>> wb.attention(m, "The cat sat on the mat").figure("sinks")   # every layer: also "distances", "sinks"
     """
-    cap = attention_capture.capture_attention(m, text, layers, max_tokens=max_tokens, chat=chat)
+    cap = attention_capture.capture_attention(m, text, layers, max_tokens=max_tokens, chat=chat,
+                                              all_statistics=layers is None)  # every layer: distances, sinks
     shown = cap.layers[0] if layer is None else layer
     stats = attention_capture.head_statistics(cap)
     summary = (f"{cap.model_name}: {cap.n_tokens} tokens, layers {cap.layers}, {cap.n_heads} query heads / "
@@ -88,7 +92,19 @@ def attention(m: models.LoadedModel, text: str, layers: list[int] | None = None,
     result.views.update({view: (lambda view=view: attention_figure(result, view, layer=shown, head=head))
                          for view in ("head", "mean", "token")})
     result.views["statistics"] = lambda: attention_figures.statistics_heatmap(stats, "entropy")
+    if cap.distances is not None:
+        result.views["distances"] = lambda: _distance_figure(cap)
+        result.views["sinks"] = lambda: attention_figures.sink_heatmap(*attention_sinks.strongest_keys(cap),
+                                                                       cap.tokens, attention_sinks.SINK_MIN_SHARE)
     return result
+
+
+def _distance_figure(cap: attention_capture.AttentionCapture):
+    """Every layer's attention by |query - key| distance bin, mean over heads, as the page draws it."""
+    bins = attention_distances.bin_labels(attention_distances.distance_edges(cap.n_tokens))
+    return attention_figures.distance_heatmap(cap.distances.mean(1) / cap.n_tokens, bins,
+                                              [f"L{l}" for l in range(cap.n_layers)],
+                                              "Every layer: attention by distance (mean over heads)")
 
 
 def attention_figure(result: results.AttentionResult, view: str = "head", *, layer: int | None = None,

@@ -141,7 +141,8 @@ def _escape(text: str) -> str:
 
 
 class AttentionResult(Result):
-    """wb.attention: captured maps of the asked layers; views "head", "mean", "statistics"."""
+    """wb.attention: captured maps of the asked layers; views "head", "mean", "statistics", and with every layer
+    "distances" and "sinks"."""
 
 
 class ContributionResult(Result):

@@ -126,9 +126,9 @@ def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: i
                    token: int = 0, query: int = 0, picked: list[int] | None = None, new_tokens: int = 24,
                    attribution: dict | None = None, contributions: dict | None = None,
                    adapter_diff: dict | None = None, notes: tuple[str, ...] = ()) -> Snippet:
-    """The Attention page's view ("One head", "All heads", "Token focus", "Statistics", "Aggregates", "Row math",
-    "Generated", "bertviz", "Attribution", "Contributions" and "Base vs adapter" with their settings) as API
-    calls."""
+    """The Attention page's view ("One head", "All heads", "Token focus", "Statistics", "Distance & sinks",
+    "Aggregates", "Row math", "Generated", "bertviz", "Attribution", "Contributions" and "Base vs adapter" with their
+    settings) as API calls."""
     one = _capture(text, [layer], max_tokens, chat, layer, head)
     every = _capture(text, None, max_tokens, chat, layer, head)
     bodies = {
@@ -136,6 +136,7 @@ def attention_code(spec: ModelSpec, text: str, *, view: str, layer: int, head: i
         "All heads": [every, "wb.attention_explorer(a)  # layer and head pickers; hover shows exact weights"],
         "Token focus": [one, call("attention_figure", Code("a"), "token", layer=layer, token=int(token))],
         "Statistics": [every, 'a.figure("statistics")'],
+        "Distance & sinks": [every, 'a.figure("distances").show()', 'a.figure("sinks")'],
         "Aggregates": [one, call("attention_figure", Code("a"), "mean", layer=layer)],
         "Row math": [one, call("attention_row", M, Code("a"), layer, head, int(query), assign="r"), "r"],
         "Generated": [call("generate", M, text, max_new_tokens=int(new_tokens), chat=chat, assign="g"),

@@ -60,22 +60,31 @@ class PageInputs:
     def weighting(self) -> str:
         return " (value-weighted)" if self.value_weighted else ""
 
-    def capture(self, layers: tuple | None, scan: bool = False) -> core.AttentionCapture:
-        """The capture of `layers` (None: all) for the text, from the process cache or one pass with a progress bar."""
+    @property
+    def zoomed(self) -> bool:
+        return (self.start, self.end) != (0, self.n) and self.end - self.start >= 2
+
+    def capture(self, layers: tuple | None, scan: bool = False, span: tuple[int, int] | None = None,
+                focus: int | None = None) -> core.AttentionCapture:
+        """The capture of `layers` (None: all) for the text, from the process cache or one pass with a progress bar;
+        `scan`: every layer's overview and statistics; `span`: only the overview of that token range (a zoom);
+        `focus`: that token's rows and columns in every layer. The last three keep no full map."""
         loaded = self.loaded
-        key = (loaded.spec, loaded.peft is not None, self.text, self.chat, self.max_tokens, layers, scan)
+        key = (loaded.spec, loaded.peft is not None, self.text, self.chat, self.max_tokens, layers, scan, span, focus)
+        light = scan or span is not None or focus is not None     # every layer read, no full map kept
 
         def run() -> core.AttentionCapture:
             bar = st.empty()
             n, info = len(self.ids), loaded.info
-            plan = estimate(info, n, CaptureRequest(0 if scan else len(layers or range(info.layers)), scan,
-                                                    OVERVIEW if scan else 0), available=available_memory()).plan
+            overview = OVERVIEW if scan or span is not None else None
+            plan = estimate(info, n, CaptureRequest(0 if light else len(layers or range(info.layers)), light,
+                                                    overview or 0), available=available_memory()).plan
             try:
                 with ui.model_turn(loaded):
-                    return core.capture_attention(  # the grid + statistics scan keeps no full map
-                        loaded, self.text, [] if scan else list(layers) if layers is not None else None,
-                        chat=self.chat, max_tokens=self.max_tokens, overview_size=OVERVIEW if scan else None,
-                        all_statistics=scan,
+                    return core.capture_attention(
+                        loaded, self.text, [] if light else list(layers) if layers is not None else None,
+                        chat=self.chat, max_tokens=self.max_tokens, overview_size=overview, all_statistics=scan,
+                        span=span, focus=None if focus is None else [focus],
                         progress=lambda f, m: bar.progress(min(f, 1.0), text=f"Capturing attention: {m}. {plan}"))
             finally:
                 bar.empty()

@@ -17,6 +17,7 @@ from workbench.attention import views
 from workbench.attention.row_math import row_math
 
 FULL_ALL_LAYERS = 256  # up to this many tokens, rollout uses every layer's full maps
+TOP_KEYS = 48          # token focus on a long input: the strongest keys (and queries) only, the rest left out
 
 
 def one_head(p: PageInputs) -> None:
@@ -30,28 +31,33 @@ def one_head(p: PageInputs) -> None:
 
 def all_heads(p: PageInputs) -> None:
     cap = p.capture((0,), scan=True)
-    info = p.loaded.info
-    ui.chart(plots.thumbnail_grid(cap.overview, cap.statistics, causal=p.causal, selected=(p.layer, p.head)),
+    shown = p.capture((0,), span=(p.start, p.end)) if p.zoomed else cap   # a zoom: that range recomputed alone
+    info, edges = p.loaded.info, shown.overview_edges
+    ui.chart(plots.thumbnail_grid(shown.overview, cap.statistics, causal=p.causal, selected=(p.layer, p.head)),
              key="attn_grid", on_select=partial(open_head_from, "attn_grid", "All heads"), selection_mode="points",
              width="content")
-    st.caption(f"{info.layers} layers x {info.heads} heads, each tile scaled to its own maximum"
-               + (f", {len(cap.overview_edges) - 1} token blocks a side" if p.n > OVERVIEW else "")
+    span = f"tokens {p.start}-{p.end - 1} of {p.n} (zoom), recomputed for that range: " if p.zoomed else ""
+    st.caption(f"{info.layers} layers x {info.heads} heads, {span}each tile scaled to its own maximum"
+               + (f", {len(edges) - 1} blocks of ~{(edges[-1] - edges[0]) // (len(edges) - 1)} tokens a side"
+                  if edges[-1] - edges[0] > OVERVIEW else "")
                + ". Click a tile (or pick Layer and Head above) to open it.")
 
 
 def token_focus(p: PageInputs) -> None:
-    token = st.number_input("Token", 0, p.n - 1, min(1, p.n - 1), persist_state="session",
-                            key=ui.fit_kept("attn_token", 0, p.n - 1))
-    cap = p.capture((p.layer,))
-    out, into = core.token_flow(cap, p.layer, int(token))
+    token = int(st.number_input("Token", 0, p.n - 1, min(1, p.n - 1), persist_state="session",
+                                key=ui.fit_kept("attn_token", 0, p.n - 1)))
+    cap = p.capture((0,), focus=token)             # the token's row and column in every layer, no full map
+    out = cap.focus_rows[p.layer, :, 0, :].astype(np.float32)                   # (H, T) where it looks
+    into = cap.focus_columns[p.layer, :, :, 0].astype(np.float32)              # (H, T) what looks at it
     keys = np.arange(p.start, p.end)
-    ui.chart(plots.token_lines(out[:, keys], p.tokens, keys, int(token)), key="attn_lines_out")
-    ui.chart(plots.token_lines(into[:, keys], p.tokens, keys, int(token), direction="is attended by"),
+    ui.chart(plots.token_lines(out[:, keys], p.tokens, keys, token, max_rows=TOP_KEYS), key="attn_lines_out")
+    ui.chart(plots.token_lines(into[:, keys], p.tokens, keys, token, direction="is attended by", max_rows=TOP_KEYS),
              key="attn_lines_in")
-    scan = p.capture((0,), scan=True)
-    rows, starts = views.focus_across_layers(scan, int(token))
-    ui.chart(plots.layers_by_key(rows, [f"{s} {p.tokens[s]}" for s in starts],
-                                 f"Token {token} across layers (mean over heads)"), key="attn_layers")
+    rows, labels = views.focus_across_layers(cap, OVERVIEW * 2)
+    ui.chart(plots.layers_by_key(rows, labels, f"Token {token} across layers (mean over heads)"), key="attn_layers")
+    st.caption("From the token's own row and column in every layer (computed in query blocks, no full map)"
+               + (f"; past {TOP_KEYS} tokens, only the strongest (largest weight over heads) are drawn" if
+                  len(keys) > TOP_KEYS else "") + ".")
 
 
 def statistics(p: PageInputs) -> None:

@@ -52,3 +52,24 @@ def test_blocks_of_an_encoder_see_every_key_and_padding_is_hidden():
 def test_block_rows_stay_within_the_budget():
     assert block_rows(9, 2048) == 256 and block_rows(9, 8192) * 9 * 8192 <= 2 ** 23
     assert block_rows(9, 8192, budget=10) == 1
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_a_spans_overview_from_its_rows_alone_equals_the_block_mean_of_the_dense_sub_matrix(causal):
+    from workbench.attention.blocks import LayerReduction
+    from workbench.attention.capture import downsample_torch
+
+    torch.manual_seed(2)
+    q, k = torch.randn(1, H, T, D), torch.randn(1, KV, T, D)
+    dense = _dense(q, k, torch.ones(T, T, dtype=torch.bool).triu(1) if causal else None)
+    first, end = 3, 11
+    edges = np.array([3, 5, 8, 11])
+    space = Workspace(H * 5 * T)
+    red = LayerReduction(H, T, space, causal=causal, edges=edges, keep_maps=False, focus=[], statistics=False)
+    rows = []
+    for start, p, logp in attention_blocks(q, k, SCALE, None, causal, 5, space, (first, end)):
+        rows.append((start, p.shape[1]))
+        red.add(start, p, logp)
+    assert rows == [(3, 5), (8, 3)]                                            # only the span's query rows
+    want = downsample_torch(dense[:, first:end, first:end], edges - first)
+    np.testing.assert_allclose(red.overview().astype(np.float32), want, atol=1e-3)

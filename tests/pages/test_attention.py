@@ -12,6 +12,7 @@ VIEW_SHOWS = {
     "One head": ["Layer 0, head 0", "Captured in"],
     "All heads": ["Click a head to open it", "layers x"],
     "Statistics": ["entropy by layer and head"],
+    "Distance & sinks": ["Layer 0: attention by distance, per head", "Strongest key's share", "sink(s) in"],
     "Aggregates": ["Layer 0: mean over heads", "Attention rollout, layers 0-0"],
     "Token focus": ["attends to", "is attended by", "across layers (mean over heads)"],
     "Row math": ["Layer 0, query head 0"],
@@ -46,6 +47,24 @@ def test_every_view_renders_without_error(attention_page, model):
         shown = _shown(at)
         assert all(any(piece in s for s in shown) for piece in pieces), (view, shown)
     assert any("rotary" in c.value for c in at.caption) == (model == "smollm2-135m-instruct")
+
+
+LONGER = ("The old lighthouse keeper climbed the stairs every night. He lit the lamp, watched the sea and wrote in "
+          "his log. One stormy night a small boat appeared near the rocks.")
+
+
+def test_all_heads_zoom_recomputes_the_grid_for_the_token_range_and_sinks_are_listed(attention_page):
+    at = attention_page(text=LONGER)
+    at.radio(key="attn_view").set_value("All heads").run()
+    whole = [c.value for c in at.caption if "layers x" in c.value]
+    at.slider(key="attn_range").set_value((10, 34)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    zoomed = [c.value for c in at.caption if "layers x" in c.value]
+    assert zoomed != whole and "tokens 10-33 of" in zoomed[0] and "recomputed for that range" in zoomed[0]
+    at.radio(key="attn_view").set_value("Distance & sinks").run()
+    assert not at.exception and not at.error
+    (table,) = [d for d in at.dataframe if "share" in d.value.columns]
+    assert (table.value.key == 0).any()                   # SmolLM2's first token is a sink in many layers
 
 
 def test_switching_heads_reuses_the_cached_capture(attention_page):

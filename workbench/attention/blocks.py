@@ -1,6 +1,7 @@
 """Attention in query blocks, straight from a layer's own rotated queries and keys (grouped-query attention
-included): each block of rows is reduced at once into what the views need (head statistics, block overviews,
-kept maps, token-focus rows and columns), so a layer's (H, T, T) map is only ever held when a view asked for it."""
+included): each block of rows is reduced at once into what the views need (head statistics, distance histograms,
+per-key sums, block overviews, kept maps, token-focus rows and columns), so a layer's (H, T, T) map is only ever
+held when a view asked for it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+
+from workbench.attention.distances import distance_edges, histogram_of_rows
 
 BLOCK_ELEMENTS = 2 ** 23   # (H, rows, keys) floats of one block: 32 MB in float32, a few such temporaries at once
 MAX_BLOCK_ROWS = 256
@@ -55,16 +58,19 @@ def _mask(scores: torch.Tensor, mask: torch.Tensor | None, causal: bool, start: 
 
 
 def attention_blocks(query: torch.Tensor, key: torch.Tensor, scaling: float, mask: torch.Tensor | None,
-                     causal: bool, rows: int, space: Workspace) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-    """(first row, probabilities (H, B, K), log-probabilities (H, B, K)) per query block of `rows` rows, float32
-    views into `space` (valid until the next block); K is the block's last row + 1 for a causal layer (later keys
-    are masked anyway), else T. query (1, H, T, d) and key (1, Hkv, T, d) as the attention function got them."""
+                     causal: bool, rows: int, space: Workspace,
+                     span: tuple[int, int] | None = None) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """(first row, probabilities (H, B, K), log-probabilities (H, B, K)) per query block of `rows` rows (only the
+    rows of `span`, (first, end), when given), float32 views into `space` (valid until the next block); K is the
+    block's last row + 1 for a causal layer (later keys are masked anyway), else T. query (1, H, T, d) and key
+    (1, Hkv, T, d) as the attention function got them."""
     q, k = query[0].float(), key[0].float()                                      # (H, T, d), (Hkv, T, d)
     h, t, d = q.shape
     kv = k.shape[0]
     q = q.reshape(kv, h // kv, t, d)                                 # (Hkv, g, T, d): head i reads kv i // g
-    for start in range(0, t, rows):
-        end = min(t, start + rows)
+    first, last = span or (0, t)
+    for start in range(first, last, rows):
+        end = min(last, start + rows)
         b, keys = end - start, (end if causal else t)
         scores = space.view(space.scores, kv, h // kv, b, keys)
         torch.matmul(q[:, :, start:end], k[:, None, :keys].transpose(-1, -2), out=scores)   # (Hkv, g, B, K)
@@ -75,23 +81,30 @@ def attention_blocks(query: torch.Tensor, key: torch.Tensor, scaling: float, mas
 
 
 class LayerReduction:
-    """Running reductions of one layer's attention, fed block by block: sums for the head statistics, the block
-    overview, and, when asked, the full float16 maps and the rows and columns of some tokens."""
+    """Running reductions of one layer's attention, fed block by block: when asked, sums for the head statistics,
+    the distance histograms and the attention each key receives; the block overview (of a token span); the full
+    float16 maps and the rows and columns of some tokens."""
 
     def __init__(self, heads: int, tokens: int, space: Workspace, *, causal: bool, edges: np.ndarray | None,
-                 keep_maps: bool, focus: list[int]) -> None:
+                 keep_maps: bool, focus: list[int], statistics: bool = True) -> None:
         self.tokens, self.space, self.causal = tokens, space, causal
-        self.edges, self.focus = edges, focus
+        self.edges, self.focus, self.with_statistics = edges, focus, statistics
         self.sums = {name: torch.zeros(heads, dtype=torch.float64) for name in STATISTICS}   # each (H,)
+        self.distance_edges = distance_edges(tokens)
+        self.distances = torch.zeros(heads, len(self.distance_edges) - 1, dtype=torch.float64)  # (H, bins)
+        self.received = torch.zeros(heads, tokens, dtype=torch.float64)       # (H, T) attention summed over queries
         self.maps = np.zeros((heads, tokens, tokens), np.float16) if keep_maps else None     # (H, T, T)
         self.focus_rows = np.zeros((heads, len(focus), tokens), np.float16)                   # (H, F, T)
         self.focus_columns = np.zeros((heads, tokens, len(focus)), np.float16)                # (H, T, F)
-        if edges is not None:
+        if edges is not None:  # the overview covers tokens edges[0]..edges[-1] - 1, rows and keys
             e = torch.as_tensor(edges)
             s = len(edges) - 1
-            block_of = torch.bucketize(torch.arange(tokens), e[1:], right=True)              # (T,) block per token
-            self.key_blocks = torch.nn.functional.one_hot(block_of, s).float().to(space.scores.device)  # (T, S)
-            self.row_block = block_of
+            position = torch.arange(tokens)
+            inside = (position >= e[0]) & (position < e[-1])                                 # (T,)
+            block_of = torch.bucketize(position, e[1:], right=True).clamp_max(s - 1)        # (T,) block per token
+            self.key_blocks = (torch.nn.functional.one_hot(block_of, s).float()
+                               * inside[:, None]).to(space.scores.device)                    # (T, S), 0 outside
+            self.row_block, self.span = block_of, (int(e[0]), int(e[-1]))
             self.block_sizes = (e[1:] - e[:-1]).float()                                      # (S,)
             self.overview_sum = torch.zeros(heads, s, s)                                     # (H, S, S)
 
@@ -99,9 +112,10 @@ class LayerReduction:
         """Fold in one block: probabilities and log-probabilities (H, B, K) of query rows start..start + B over keys
         0..K-1 (`logp` is used up as scratch)."""
         end, keys = start + p.shape[1], p.shape[2]
-        if self.edges is not None:
-            keysum = p @ self.key_blocks[:keys]                                  # (H, B, S): keys summed per block
-            self.overview_sum.index_add_(1, self.row_block[start:end], keysum.cpu())
+        low, high = (max(start, self.span[0]), min(end, self.span[1])) if self.edges is not None else (0, 0)
+        if low < high:
+            keysum = p[:, low - start:high - start] @ self.key_blocks[:keys]    # (H, B', S): keys summed per block
+            self.overview_sum.index_add_(1, self.row_block[low:high], keysum.cpu())
         if self.maps is not None:
             self.maps[:, start:end, :keys] = p.cpu().numpy()                     # cast to float16 in place
         for i, token in enumerate(self.focus):
@@ -109,7 +123,10 @@ class LayerReduction:
                 self.focus_rows[:, i, :keys] = p[:, token - start].cpu().numpy()
             if token < keys:
                 self.focus_columns[:, start:end, i] = p[:, :, token].cpu().numpy()
-        self._statistics(start, p, logp)
+        if self.with_statistics:
+            self._statistics(start, p, logp)
+            self.received[:, :keys] += p.sum(1).double().cpu()
+            self.distances += histogram_of_rows(p, start, self.distance_edges, self.causal, logp)  # logp: scratch
 
     def _statistics(self, start: int, p: torch.Tensor, logp: torch.Tensor) -> None:
         h, b, keys = p.shape

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from workbench.attention import blocks
+from workbench.attention.distances import distance_edges, histogram_of_maps
 from workbench.attention.hooks import (
     StopForward,
     UnsupportedAttention,
@@ -81,11 +82,16 @@ class AttentionCapture(OverTokens):
     n_heads: int                # query heads
     kv_heads: int               # key/value heads (< n_heads under grouped-query attention)
     overview: np.ndarray | None = None        # (n_layers, H, S, S) float16, see `downsample`
-    overview_edges: np.ndarray | None = None  # (S + 1,) token boundaries of the overview blocks
+    overview_edges: np.ndarray | None = None  # (S + 1,) token boundaries of the overview blocks (from the span's
+    #                                           first token to its end: 0..T unless a zoom asked for a span)
     statistics: pd.DataFrame | None = field(default=None, repr=False)  # every layer/head, when asked
     focus: list[int] = field(default_factory=list)   # tokens whose rows and columns every layer kept
     focus_rows: np.ndarray | None = None      # (n_layers, H, F, T) float16: where each focus token looks
     focus_columns: np.ndarray | None = None   # (n_layers, H, T, F) float16: what looks at each focus token
+    distances: np.ndarray | None = None       # (n_layers, H, bins) float32 with the statistics: attention summed
+    #                                           per |query - key| bin (distances.distance_edges), T per head
+    received: np.ndarray | None = None        # (n_layers, H, T) float32 with the statistics: attention each key
+    #                                           gets, summed over the queries (sinks.py)
     seconds: float = 0.0
 
     @property
@@ -233,6 +239,8 @@ class _Recorder:
         self.stats: dict[int, dict[str, torch.Tensor]] = {}  # layer -> statistic -> (H,)
         self.focus_rows: dict[int, np.ndarray] = {}    # layer -> (H, F, T) float16
         self.focus_columns: dict[int, np.ndarray] = {}  # layer -> (H, T, F) float16
+        self.distances: dict[int, np.ndarray] = {}     # layer -> (H, bins) float32
+        self.received: dict[int, np.ndarray] = {}      # layer -> (H, T) float32
         self.rows: int | None = None                    # blocks engine: query rows per block (None: automatic)
         self.space: blocks.Workspace | None = None      # blocks engine: the buffers every block reuses
 
@@ -260,11 +268,15 @@ class _MapRecorder(_Recorder):
         if layer in self.wanted:
             self.maps[layer] = p.to(torch.float16).cpu().numpy()
         if self.edges is not None:
-            self.overview[layer] = torch.cat([downsample_torch(ph, self.edges) for ph in p.split(1)]).to(
-                torch.float16).cpu().numpy()                                       # (H, S, S)
+            first, end = int(self.edges[0]), int(self.edges[-1])
+            self.overview[layer] = torch.cat([downsample_torch(ph[:, first:end, first:end], self.edges - first)
+                                              for ph in p.split(1)]).to(torch.float16).cpu().numpy()  # (H, S, S)
         if self.all_statistics:
             per_head = [_head_statistics_torch(ph) for ph in p.split(1)]
             self.stats[layer] = {k: torch.cat([s[k] for s in per_head]) for k in per_head[0]}
+            edges = distance_edges(p.shape[-1])
+            self.distances[layer] = histogram_of_maps(p, edges).float().numpy()
+            self.received[layer] = p.sum(1).cpu().numpy()
         if self.focus:
             self.focus_rows[layer] = p[:, self.focus, :].half().cpu().numpy()
             self.focus_columns[layer] = p[:, :, self.focus].half().cpu().numpy()
@@ -282,9 +294,12 @@ class _BlockRecorder(_Recorder):
                 self.space = blocks.Workspace(h * min(rows, t) * t, query.device)
             causal = bool(getattr(module, "is_causal", False))
             red = blocks.LayerReduction(h, t, self.space, causal=causal and mask is None, edges=self.edges,
-                                        keep_maps=layer in self.wanted, focus=self.focus)
+                                        keep_maps=layer in self.wanted, focus=self.focus,
+                                        statistics=self.all_statistics)
             scale = float(scaling) if scaling is not None else query.shape[-1] ** -0.5
-            for start, p, logp in blocks.attention_blocks(query, key, scale, mask, causal, rows, self.space):
+            only_overview = not (self.all_statistics or self.focus or layer in self.wanted)
+            span = (int(self.edges[0]), int(self.edges[-1])) if only_overview and self.edges is not None else None
+            for start, p, logp in blocks.attention_blocks(query, key, scale, mask, causal, rows, self.space, span):
                 red.add(start, p, logp)
             self._store(layer, red)
             self.done(layer)
@@ -297,6 +312,7 @@ class _BlockRecorder(_Recorder):
             self.overview[layer] = red.overview()
         if self.all_statistics:
             self.stats[layer] = red.statistics()
+            self.distances[layer], self.received[layer] = red.distances.float().numpy(), red.received.float().numpy()
         if self.focus:
             self.focus_rows[layer], self.focus_columns[layer] = red.focus_rows, red.focus_columns
 
@@ -318,6 +334,15 @@ def _check_focus(focus: list[int] | None, n_tokens: int) -> list[int]:
     return [int(f) for f in focus or []]
 
 
+def _span_edges(span: tuple[int, int] | None, n_tokens: int, size: int) -> np.ndarray:
+    """Overview block edges over tokens span[0]..span[1] - 1 (every token when None), about `size` blocks."""
+    first, end = span or (0, n_tokens)
+    if not 0 <= first < end <= n_tokens:
+        raise InvalidSetting(f"the token span {first}-{end} must lie within 0-{n_tokens} and hold a token",
+                             field="span")
+    return first + _block_edges(end - first, size)
+
+
 def _stacked(kept: dict[int, np.ndarray], layers: list[int], empty: tuple[int, ...]) -> np.ndarray:
     return np.stack([kept[i] for i in layers]) if layers else np.zeros((0, *empty), np.float16)
 
@@ -328,10 +353,13 @@ ENGINES = ("blocks", "maps")
 def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None = None, *,
                       max_tokens: int | None = None, chat: bool = False, overview_size: int | None = None,
                       all_statistics: bool = False, focus: list[int] | None = None, engine: str = "blocks",
-                      block_rows: int | None = None, progress: Progress = no_progress) -> AttentionCapture:
+                      block_rows: int | None = None, span: tuple[int, int] | None = None,
+                      progress: Progress = no_progress) -> AttentionCapture:
     """One forward pass that keeps float16 maps of the asked layers only (`[]`: none). `overview_size` adds a
     downsampled map of every layer; `all_statistics` head statistics of every layer; `focus` the rows and columns
-    of those tokens in every layer; all from the same pass.
+    of those tokens in every layer; all from the same pass. `span` (first, end) narrows the overview to those
+    tokens (queries and keys, `overview_size` blocks a side over the span: a zoom); alone with it, the blocks
+    engine computes only the span's query rows.
 
     engine "blocks" (default): the model runs sdpa and each read layer's attention is recomputed from its rotated
     q and k in query blocks of `block_rows` rows, each reduced at once (peak extra memory ~ one block plus what is
@@ -347,7 +375,9 @@ def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None =
     modules = attention_modules(loaded.model)
     every_layer = overview_size is not None or all_statistics or bool(focus)
     hooked = list(range(len(modules))) if every_layer else wanted
-    edges = _block_edges(len(ids), overview_size) if overview_size else None
+    if span is not None and not overview_size:
+        raise InvalidSetting("`span` narrows the overview: give `overview_size` too", field="span")
+    edges = _span_edges(span, len(ids), overview_size) if overview_size else None
     args = (wanted, hooked[-1] if hooked else -1, edges, all_statistics, focus, progress)
     recorder: _Recorder = _BlockRecorder(*args) if engine == "blocks" else _MapRecorder(*args)
     if hooked:
@@ -369,6 +399,8 @@ def capture_attention(loaded: LoadedModel, text: str, layers: list[int] | None =
         overview_edges=edges, statistics=_statistics_frame(recorder.stats) if all_statistics else None,
         focus=focus, focus_rows=_stacked(recorder.focus_rows, hooked, (h, len(focus), t)) if focus else None,
         focus_columns=_stacked(recorder.focus_columns, hooked, (h, t, len(focus))) if focus else None,
+        distances=np.stack([recorder.distances[i] for i in hooked]) if all_statistics else None,
+        received=np.stack([recorder.received[i] for i in hooked]) if all_statistics else None,
         seconds=time.perf_counter() - start)
 
 

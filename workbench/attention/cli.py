@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from workbench import models
 from workbench.attention.capture import capture_attention, check_head, check_layers, encode_text, head_statistics
@@ -125,6 +126,21 @@ def _read_text(args: argparse.Namespace) -> None:
             raise InvalidSetting(f"cannot read the text file: {err}", path=str(args.file), field="file") from None
 
 
+def _with_distances_and_sinks(stats: pd.DataFrame, cap) -> pd.DataFrame:
+    """The statistics with each head's distance histogram ({bin: share}) and its strongest key (position, token,
+    share, and whether that makes it a sink), from the same pass: no full map."""
+    from workbench.attention import sinks
+    from workbench.attention.distances import bin_labels, distance_edges
+
+    bins = bin_labels(distance_edges(cap.n_tokens))
+    share, keys = sinks.strongest_keys(cap)                                  # (L, H) each
+    layer, head = stats["layer"].to_numpy(), stats["head"].to_numpy()
+    histograms = np.round(cap.distances[layer, head] / cap.n_tokens, 6)     # (rows, bins)
+    return stats.assign(distance=[dict(zip(bins, h.tolist())) for h in histograms], top_key=keys[layer, head],
+                        top_key_token=[cap.tokens[k] for k in keys[layer, head]],
+                        top_key_share=share[layer, head], sink=share[layer, head] >= sinks.SINK_MIN_SHARE)
+
+
 def run_attention(args: argparse.Namespace) -> int:
     _read_text(args)
     _check_out(args.out)
@@ -152,6 +168,8 @@ def run_attention(args: argparse.Namespace) -> int:
               f"{cap.n_tokens}) float16", file=sys.stderr if args.json else sys.stdout)
     if args.stats:
         stats = head_statistics(cap)
+        if args.json and cap.distances is not None:
+            stats = _with_distances_and_sinks(stats, cap)
         stats = stats[stats["head"].isin(heads)]
         if args.json:
             print_json(stats.round(6))

@@ -1,5 +1,6 @@
-"""Attention figures: one-head heatmap, layer x head thumbnail grid, statistics heatmap, token focus lines,
-the math of one row. Pure functions: arrays in, `go.Figure` out; values rounded so the JSON stays small."""
+"""Attention figures: one-head heatmap, layer x head thumbnail grid, statistics heatmap, distance histograms,
+sinks, token focus lines, the math of one row. Pure functions: arrays in, `go.Figure` out; values rounded so the
+JSON stays small."""
 
 from __future__ import annotations
 
@@ -107,6 +108,37 @@ def statistics_heatmap(statistics: pd.DataFrame, value: str) -> go.Figure:
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=f"{value} by layer and head (P previous-token, S sink, = self, B broad)",
                       height=min(1200, max(360, 22 * len(table) + 100)), margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def distance_heatmap(shares: np.ndarray, bins: list[str], row_labels: list[str], title: str) -> go.Figure:
+    """Rows (heads, or layers) x log-spaced |query - key| bins: the share of each row's attention at that distance
+    (each row sums to 1), so local heads light up on the left and long-range heads on the right."""
+    fig = go.Figure(go.Heatmap(z=_rounded(shares, 3).tolist(), x=bins, y=row_labels, colorscale="Viridis",
+                               zmin=0, colorbar={"title": "share"},
+                               hovertemplate="%{y}, distance %{x}: %{z}<extra></extra>"))
+    fig.update_xaxes(type="category", title="distance |query - key| in tokens")
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(title=title, height=min(900, max(300, 22 * len(row_labels) + 120)),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+def sink_heatmap(share: np.ndarray, keys: np.ndarray, tokens: list[str], threshold: float) -> go.Figure:
+    """Layer x head heatmap of the share of attention each head's strongest key takes, that key's position written
+    in the cells at or above `threshold` (the sinks) and named on hover."""
+    text = [[str(int(k)) if v >= threshold else "" for v, k in zip(vs, ks)] for vs, ks in zip(share, keys)]
+    names = [[f"{int(k)} {tokens[int(k)]}" for k in ks] for ks in keys]
+    fig = go.Figure(go.Heatmap(
+        z=_rounded(share, 3).tolist(), x=[f"H{h}" for h in range(share.shape[1])],
+        y=[f"L{l}" for l in range(share.shape[0])], text=text, texttemplate="%{text}", customdata=names,
+        colorscale="Cividis", zmin=0, zmax=1, colorbar={"title": "share"},
+        hovertemplate="%{y} %{x}: %{z} of the attention on key %{customdata}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=f"Strongest key's share of each head's attention (key position written where "
+                            f"≥ {threshold:g}: a sink)",
+                      height=min(1200, max(360, 22 * share.shape[0] + 100)),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
 

@@ -94,12 +94,18 @@ def query_rows(text: str, n_tokens: int) -> list[int]:
     return sorted(rows)
 
 
-def focus_across_layers(capture: AttentionCapture, token: int) -> tuple[np.ndarray, list[int]]:
-    """(L, K) mean-over-heads row of `token` in every layer, from the overview; (weights, key starts)."""
-    edges = capture.overview_edges
-    block = int(np.searchsorted(edges, token, side="right") - 1)
-    rows = capture.overview[:, :, block, :].astype(np.float32).mean(1)     # (L, S)
-    return rows, [int(e) for e in edges[:-1]]
+def focus_across_layers(capture: AttentionCapture, max_keys: int = MAX_SIDE) -> tuple[np.ndarray, list[str]]:
+    """(L, K) the first focus token's row in every layer, mean over heads, from the capture's focus rows (exact, no
+    full map); past `max_keys` keys, summed in about `max_keys` blocks. Returns (weights, key labels)."""
+    if not capture.focus:
+        raise InvalidSetting("this capture kept no focus rows: capture with `focus=[token]`", field="focus")
+    rows = capture.focus_rows[:, :, 0, :].astype(np.float32).mean(1)            # (L, T)
+    t = rows.shape[-1]
+    if t <= max_keys:
+        return rows, _labels(capture.tokens, np.arange(t))
+    edges = np.unique(np.linspace(0, t, max_keys + 1).round().astype(int))
+    cs = np.concatenate([np.zeros((len(rows), 1), np.float32), rows.cumsum(-1)], -1)   # (L, T + 1)
+    return cs[:, edges[1:]] - cs[:, edges[:-1]], _block_labels(capture.tokens, edges, 0)
 
 
 def clicked_layer_head(points: list[dict]) -> tuple[int, int] | None:
