@@ -1,5 +1,6 @@
-"""Training tokens/s of our LoRA loop, unpacked and packed, against plain HF `Trainer` + PEFT: same data, LoRA
-config, schedule and threads, in one run, interleaved (Trainer, ours, ours packed, Trainer, ...); each ratio is
+"""Training tokens/s of our LoRA loop (unpacked, packed, packed in bf16) against plain HF `Trainer` + PEFT in
+float32 (what a user gets by default) and with `bf16=True` (bfloat16 autocast, like for like): same data, LoRA
+config, schedule and threads, in one run, interleaved (each candidate once per round, Trainer first); each ratio is
 the median over rounds. Flags the run invalid when the load average at start is 0.5 or more; ends with one JSON line.
 
 `python -m bench finetune` (env BENCH_FT_STEPS, default 20; BENCH_FT_ROUNDS, default 3). Tokens are non-padding
@@ -23,28 +24,29 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "demo_dates_train.jsonl"
 
 
-def _config(steps: int, grouping: bool, packing: bool = False):
+def _config(steps: int, grouping: bool, packing: bool = False, precision: str = "fp32"):
     from workbench.finetune.config import LoraRunConfig
 
     return LoraRunConfig(data=str(DATA), max_steps=steps, batch_size=4, warmup_steps=2, validation_fraction=0.0,
                          save_every=10_000, log_every=1, length_grouping=grouping, packing=packing,
-                         cpu_threads=torch.get_num_threads())
+                         precision=precision, cpu_threads=torch.get_num_threads())
 
 
-def ours(steps: int, grouping: bool, packing: bool = False) -> tuple[float, float]:
+def ours(steps: int, grouping: bool, packing: bool = False, precision: str = "fp32") -> tuple[float, float]:
     """(tokens, seconds) of our loop."""
     from workbench.finetune import train
 
     run = Path(tempfile.mkdtemp(prefix="bench-ft-"))
-    (run / "config.json").write_text(_config(steps, grouping, packing).to_json())
+    (run / "config.json").write_text(_config(steps, grouping, packing, precision).to_json())
     result = train.train(run)
     assert result.steps == steps
     meta = json.loads((run / "adapter" / "workbench_adapter.json").read_text())["metrics"]
     return meta["tokens"], meta["train_seconds"]
 
 
-def hf_trainer(steps: int) -> tuple[float, float]:
-    """(tokens, seconds) of transformers.Trainer + PEFT on the same rows, LoRA config and schedule."""
+def hf_trainer(steps: int, bf16: bool = False) -> tuple[float, float]:
+    """(tokens, seconds) of transformers.Trainer + PEFT on the same rows, LoRA config and schedule; `bf16` is
+    TrainingArguments' bf16 (bfloat16 autocast on CPU too, float32 weights)."""
     import transformers
     from peft import LoraConfig, get_peft_model
 
@@ -80,7 +82,7 @@ def hf_trainer(steps: int) -> tuple[float, float]:
         output_dir=tempfile.mkdtemp(prefix="bench-hf-"), per_device_train_batch_size=config.batch_size,
         max_steps=steps, learning_rate=config.learning_rate, lr_scheduler_type="linear",
         warmup_steps=config.warmup_steps, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
-        dataloader_num_workers=0, remove_unused_columns=False, seed=config.seed, disable_tqdm=True)
+        dataloader_num_workers=0, remove_unused_columns=False, seed=config.seed, disable_tqdm=True, bf16=bf16)
     rows = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows]
     trainer = transformers.Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
                                    callbacks=[StepTimer()])
@@ -88,11 +90,21 @@ def hf_trainer(steps: int) -> tuple[float, float]:
     return counted["tokens"], timer["total"]
 
 
-CANDIDATES = {  # name -> (tokens, seconds); Trainer first in every round
+CANDIDATES = {  # name -> (tokens, seconds); the Trainers first in every round
     "hf_trainer": lambda steps: hf_trainer(steps),
+    "hf_trainer_bf16": lambda steps: hf_trainer(steps, bf16=True),
     "ours": lambda steps: ours(steps, True),
     "ours_packed": lambda steps: ours(steps, True, packing=True),
+    "ours_packed_bf16": lambda steps: ours(steps, True, packing=True, precision="bf16"),
 }
+BASELINES = ("hf_trainer", "hf_trainer_bf16")  # float32, the default a user gets; bf16, like for like
+GOALS = {("ours", "hf_trainer"): 1.0, ("ours_packed_bf16", "hf_trainer"): 1.5}  # issue 17, against the default
+
+
+def _ratio_line(speeds: dict[str, float]) -> str:
+    """One round's ratios: each of ours over each Trainer."""
+    return "  ".join(f"{name}/{base} {speeds[name] / speeds[base]:.2f}x"
+                     for base in BASELINES for name in speeds if name not in BASELINES)
 
 
 def main() -> None:
@@ -109,18 +121,20 @@ def main() -> None:
         for name, fn in CANDIDATES.items():
             tokens, seconds = fn(steps)
             speeds[name].append(tokens / seconds)
-            print(f"round {r + 1}  {name:<12} {tokens:>7.0f} tokens in {seconds:6.1f} s = "
+            print(f"round {r + 1}  {name:<16} {tokens:>7.0f} tokens in {seconds:6.1f} s = "
                   f"{tokens / seconds:7.1f} tokens/s", flush=True)
-    ratios = {name: [s / b for s, b in zip(speeds[name], speeds["hf_trainer"])] for name in ("ours", "ours_packed")}
-    figures = {name: {"median": statistics.median(r), "spread": [min(r), max(r)]} for name, r in ratios.items()}
-    for name, goal in (("ours", 1.0), ("ours_packed", 1.5)):
-        f = figures[name]
-        print(f"{name} / HF Trainer tokens/s: {f['median']:.2f}x [{f['spread'][0]:.2f}-{f['spread'][1]:.2f}], median "
-              f"of {rounds} interleaved rounds; goal at least {goal}x"
-              + ("" if valid else " (INVALID run: loaded machine)"), flush=True)
+        print(f"round {r + 1}  " + _ratio_line({name: s[r] for name, s in speeds.items()}), flush=True)
+    ratios = {f"{name}/{base}": [s / b for s, b in zip(speeds[name], speeds[base])]
+              for base in BASELINES for name in CANDIDATES if name not in BASELINES}
+    figures = {key: {"median": statistics.median(r), "spread": [min(r), max(r)]} for key, r in ratios.items()}
+    note = "" if valid else " (INVALID run: loaded machine)"
+    for key, f in figures.items():
+        goal = GOALS.get(tuple(key.split("/")))
+        print(f"{key} tokens/s: {f['median']:.2f}x [{f['spread'][0]:.2f}-{f['spread'][1]:.2f}], median of {rounds} "
+              f"interleaved rounds" + (f"; goal at least {goal}x" if goal else "") + note, flush=True)
     print(json.dumps({"bench": "finetune", "valid": valid, "load_average": load_average, "threads": threads,
-                      "steps": steps, "rounds": rounds, "tokens_per_s": speeds,
-                      "ours_vs_trainer": figures["ours"], "packed_vs_trainer": figures["ours_packed"]}))
+                      "steps": steps, "rounds": rounds, "tokens_per_s": speeds, "ratios": figures,
+                      "goals": {"/".join(k): v for k, v in GOALS.items()}}))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from workbench import notebook_export, snippets, workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import config, data, form, jobs, panels, preview
 from workbench.finetune import figures as plots
-from workbench.finetune.config import SCHEDULES, field_default, help_text
+from workbench.finetune.config import PRECISIONS, SCHEDULES, field_default, help_text
 from workbench.models import adapters
 
 ui.ensure_shell()  # first: a page reached in Streamlit's v1 mode reruns through app.py
@@ -101,9 +101,13 @@ def settings_form(path: Path, max_length: int, val_fraction: float) -> None:
                                            help=qlora_reason or help_text("quantize_4bit"))
         if qlora_reason:
             c[3].caption(qlora_reason)
-        v["packing"] = st.checkbox("Pack rows into sequences of the max length", field_default("packing"),
-                                   persist_state="session", key="ft_packing", disabled=task == "classification",
-                                   help=help_text("packing"))
+        c = st.columns([3, 1])
+        v["packing"] = c[0].checkbox("Pack rows into sequences of the max length", field_default("packing"),
+                                     persist_state="session", key="ft_packing", disabled=task == "classification",
+                                     help=help_text("packing"))
+        v["precision"] = c[1].selectbox("Precision", PRECISIONS, index=PRECISIONS.index(field_default("precision")),
+                                        persist_state="session", key="ft_precision", help=help_text("precision"))
+        c[1].caption(form.auto_precision_caption(loaded.spec.device))
         gpus = jobs.gpu_count()
         v["num_processes"] = st.number_input(
             f"Processes (accelerate launch; {gpus} GPU(s) visible)", 1, max(1, gpus), max(1, gpus),

@@ -19,7 +19,7 @@ def form_values(**changes) -> dict:
               "warmup_steps": 10.0, "max_steps": 150.0, "epochs": 1, "batch_size": 4.0, "grad_accumulation": 1.0,
               "max_length": 128, "response_only": 1, "validation_fraction": 0.1, "eval_every": 25.0,
               "save_every": 50.0, "early_stopping_patience": 0.0, "quantize_4bit": 0, "packing": False,
-              "device": "cpu", "num_processes": 1.0}
+              "precision": "fp32", "device": "cpu", "num_processes": 1.0}
     return {**values, **changes}
 
 

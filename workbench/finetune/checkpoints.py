@@ -27,6 +27,7 @@ class TrainState:
     best_val_loss: float | None = None
     evals_without_improvement: int = 0
     max_steps: int = 0        # total planned optimizer steps (grows when a finished run is continued)
+    precision: str = ""       # fp32 | bf16 the run trains in, so a resume elsewhere replays it; "": not recorded
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -88,4 +89,9 @@ def load_checkpoint(path: Path, peft_model, optimizer, scheduler) -> TrainState:
     for group, base, fn in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
         group["lr"] = base * fn(scheduler.last_epoch)
     _set_rng_state(torch.load(path / "rng.pt", weights_only=True))
+    return read_state(path)
+
+
+def read_state(path: Path) -> TrainState:
+    """The data position and counters a checkpoint was written at."""
     return TrainState(**json.loads((path / "state.json").read_text()))

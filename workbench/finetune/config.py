@@ -10,6 +10,8 @@ from workbench.errors import InvalidSetting
 
 TASKS = ("causal", "classification")
 SCHEDULES = ("linear", "cosine", "constant", "constant_with_warmup")
+PRECISIONS = ("auto", "fp32", "bf16")
+FAST_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bfloat16 matrix instructions
 
 # LoRA target modules per `config.model_type`; first match wins, the fallback covers most decoders.
 TARGET_MODULES: dict[str, list[str]] = {
@@ -74,6 +76,10 @@ class LoraRunConfig:
                                         "batch_size then counts packed sequences. Classification ignores it."})
     quantize_4bit: bool = field(default=False,
                                 metadata={"help": "QLoRA: load the base in 4-bit (needs CUDA and bitsandbytes)."})
+    precision: str = field(
+        default="auto", metadata={"help": "Forward-pass precision: bf16 (bfloat16 autocast; the LoRA weights, the "
+                                          "optimizer and the loss stay float32), fp32, or auto: bf16 on a GPU "
+                                          "with bfloat16 or a CPU with AMX or AVX-512 bf16, else fp32."})
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
     num_processes: int = field(default=1, metadata={"help": "Processes for `accelerate launch` (one per GPU)."})
     cpu_threads: int = field(default=0, metadata={"help": "CPU threads for torch; 0: one per core on an idle "
@@ -99,6 +105,7 @@ class LoraRunConfig:
             (self.save_every >= 1, "save_every", "must be at least 1"),
             (self.log_every >= 1, "log_every", "must be at least 1"),
             (self.early_stopping_patience >= 0, "early_stopping_patience", "must be 0 (off) or more"),
+            (self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}"),
             (self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda"),
             (self.num_processes >= 1, "num_processes", "must be at least 1"),
             (self.cpu_threads >= 0, "cpu_threads", "must be 0 (auto) or more"),
@@ -125,6 +132,7 @@ class LoraRunConfig:
     def load(cls, path: Path | str) -> LoraRunConfig:
         values = json.loads(Path(path).read_text())
         values.setdefault("packing", False)  # a run written before packing existed trained (and resumes) unpacked
+        values.setdefault("precision", "fp32")  # ... and before precision existed, in float32 on CPU
         return cls.from_dict(values)
 
 
@@ -159,6 +167,33 @@ def linear_module_names(model) -> list[str]:
         if parts[-1] not in skip:
             names.add(parts[-1])
     return sorted(names)
+
+
+def cpu_bf16_flags(cpuinfo: Path | str = "/proc/cpuinfo") -> list[str]:
+    """The CPU's flags among FAST_BF16_CPU_FLAGS (Linux); none where /proc/cpuinfo cannot be read."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((set(line.split(":", 1)[1].split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return []
+    return [flag for flag in FAST_BF16_CPU_FLAGS if flag in flags]
+
+
+def resolve_precision(precision: str, device_type: str) -> tuple[str, str]:
+    """The concrete precision of a run ("fp32" or "bf16") and why: auto picks bf16 only where it is fast, a CUDA
+    GPU with bfloat16 or a CPU with bfloat16 matrix instructions (elsewhere bf16 autocast is emulated, slower)."""
+    if precision != "auto":
+        return precision, "as set"
+    if device_type == "cuda":
+        import torch
+
+        fast = torch.cuda.is_bf16_supported()
+        why = "this GPU supports bfloat16" if fast else "this GPU has no bfloat16"
+    else:
+        flags = cpu_bf16_flags()
+        fast = bool(flags)
+        why = f"this CPU has {' and '.join(flags) if fast else 'neither ' + ' nor '.join(FAST_BF16_CPU_FLAGS)}"
+    return ("bf16" if fast else "fp32"), f"auto: {why}"
 
 
 def busy_cores(sample_s: float = 0.5) -> float:

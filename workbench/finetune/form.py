@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
-from workbench.finetune.config import LoraRunConfig, default_target_modules, field_default
+from workbench.finetune.config import LoraRunConfig, default_target_modules, field_default, resolve_precision
 
 METHODS = {"classification": "LoRA sequence classification on text/label data", "causal": "LoRA causal LM"}
 DEMO_FILES = {"classification": "demo_sentiment_train", "causal": "demo_dates_train"}  # name prefixes in data/
@@ -17,7 +17,7 @@ SETTINGS_ORDER = (
     "model", "data", "adapter_name", "task", "rank", "alpha", "dropout", "target_modules", "learning_rate",
     "schedule", "warmup_steps", "max_steps", "epochs", "batch_size", "grad_accumulation", "max_length",
     "response_only", "validation_fraction", "eval_every", "save_every", "early_stopping_patience", "quantize_4bit",
-    "packing", "device", "num_processes",
+    "packing", "precision", "device", "num_processes",
 )
 CASTS = {"int": int, "float": float, "bool": bool}  # by LoraRunConfig's annotation; number widgets give floats
 
@@ -64,6 +64,15 @@ def run_settings(values: dict) -> dict:
     settings = {name: CASTS.get(types[name], lambda v: v)(values[name]) for name in SETTINGS_ORDER}
     settings["adapter_name"] = settings["adapter_name"].strip()
     return settings
+
+
+def auto_precision_caption(device: str) -> str:
+    """What "auto" precision picks for a run on `device` (auto, cpu or cuda) here; the job log says it again."""
+    import torch
+
+    on_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    value, reason = resolve_precision("auto", "cuda" if on_cuda else "cpu")
+    return f"auto picks {value} here ({reason.removeprefix('auto: ')})"
 
 
 def started_message(job_id: str) -> str:

@@ -25,7 +25,7 @@ import torch
 from workbench.errors import WorkbenchError
 from workbench.finetune import checkpoints, data
 from workbench.finetune.checkpoints import TrainState
-from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules
+from workbench.finetune.config import LoraRunConfig, configure_cpu_threads, default_target_modules, resolve_precision
 from workbench.finetune.records import HEARTBEAT_S, RunPaths, append_metrics, process_identity, update_job
 from workbench.models import ModelSpec, adapters, batching, locate
 from workbench.models.loading import check_weights_format, hub_rules, weight_rules
@@ -103,8 +103,16 @@ def causal_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     hidden = base.get_decoder()(**inputs, use_cache=False).last_hidden_state  # (B, T, d)
     targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1
     keep = targets != data.IGNORE_INDEX
-    logits = base.get_output_embeddings()(hidden[:, :-1][keep])  # (N, V)
+    head = base.get_output_embeddings()
+    with torch.autocast(hidden.device.type, enabled=False):  # the few target logits and the loss in the head's dtype
+        logits = head(hidden[:, :-1][keep].to(head.weight.dtype))  # (N, V)
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
+def autocast(device: torch.device, precision: str):
+    """The forward pass's precision: bfloat16 autocast for "bf16" (parameters, gradients and optimizer stay in
+    their own dtype, float32 for LoRA), nothing for "fp32"."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def prepare_data(config: LoraRunConfig, tokenizer) -> tuple[data.Dataset, _Examples, _Examples]:
@@ -123,8 +131,10 @@ def prepare_data(config: LoraRunConfig, tokenizer) -> tuple[data.Dataset, _Examp
             _Examples([items[i] for i in val_idx], pad, config.task))
 
 
-def build_model(config: LoraRunConfig, device: torch.device, labels: list[str]):
-    """A fresh base model (never the app's shared one) wrapped with LoRA; returns (peft_model, tokenizer)."""
+def build_model(config: LoraRunConfig, device: torch.device, labels: list[str], precision: str = "fp32"):
+    """A fresh base model (never the app's shared one) wrapped with LoRA; returns (peft_model, tokenizer). The frozen
+    base is float32, except on CUDA in bf16 where it is stored in bfloat16 (half the memory, as autocast computes
+    in bfloat16 anyway); PEFT keeps the LoRA weights in float32."""
     import transformers
     from peft import LoraConfig, get_peft_model
 
@@ -132,7 +142,7 @@ def build_model(config: LoraRunConfig, device: torch.device, labels: list[str]):
     source = locate(spec)
     check_weights_format(source, spec)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, **hub_rules(spec))
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    dtype = torch.bfloat16 if device.type == "cuda" and precision == "bf16" else torch.float32
     kwargs: dict = {"dtype": dtype, **hub_rules(spec), **weight_rules(spec)}
     if config.quantize_4bit:
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
@@ -156,8 +166,8 @@ def build_model(config: LoraRunConfig, device: torch.device, labels: list[str]):
 
 
 @torch.no_grad()
-def validation_loss(model, examples: _Examples, batch_size: int, device) -> float | None:
-    """Mean loss per target (token or row) over the validation split."""
+def validation_loss(model, examples: _Examples, batch_size: int, device, precision: str = "fp32") -> float | None:
+    """Mean loss per target (token or row) over the validation split, in the run's precision."""
     if not examples.items:
         return None
     model.eval()
@@ -168,7 +178,8 @@ def validation_loss(model, examples: _Examples, batch_size: int, device) -> floa
             n = int((batch["labels"][:, 1:] != data.IGNORE_INDEX).sum())  # targets after the causal shift
         else:
             n = len(batch["labels"])
-        total += model(**batch).loss.item() * n
+        with autocast(torch.device(device), precision):
+            total += model(**batch).loss.float().item() * n
         count += n
     model.train()
     return total / count
@@ -201,6 +212,8 @@ class _Run:
     resumed: bool
     job_id: str | None
     on_record: RecordCallback | None
+    precision: str = "fp32"  # fp32 | bf16, resolved from the config's (maybe auto) setting
+    precision_reason: str = ""
     speed: float = 0.0  # tokens/s, smoothed
     last_loss: float | None = None
     val_loss: float | None = None
@@ -219,9 +232,10 @@ class _Run:
                              self.config.seed, self.config.length_grouping, self.pack_to)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if self.config.task == "causal" and self.accelerator.num_processes == 1:
-            return causal_loss(self.model, batch)
-        return self.model(**batch).loss  # DDP: through the wrapper's forward, which syncs the gradients
+        with autocast(self.accelerator.device, self.precision):
+            if self.config.task == "causal" and self.accelerator.num_processes == 1:
+                return causal_loss(self.model, batch)
+            return self.model(**batch).loss.float()  # DDP: through the wrapper's forward, which syncs gradients
 
 
 def pack_length(config: LoraRunConfig) -> int:
@@ -256,23 +270,26 @@ def _set_up(run_dir: Path, job_id: str | None, on_record: RecordCallback | None)
     accelerator = Accelerator(cpu=config.device == "cpu" or not torch.cuda.is_available())
     if accelerator.device.type == "cpu":
         configure_cpu_threads(config.cpu_threads, accelerator.num_processes)
+    resume_from = checkpoints.latest_checkpoint(paths.checkpoints)
+    recorded = checkpoints.read_state(resume_from).precision if resume_from is not None else ""
+    precision, reason = ((recorded, "as the checkpoint was trained") if recorded
+                         else resolve_precision(config.precision, accelerator.device.type))
     labels = data.read_dataset(config.data, task="classification").labels if config.task == "classification" else []
-    peft_model, tokenizer = build_model(config, accelerator.device, labels)
+    peft_model, tokenizer = build_model(config, accelerator.device, labels, precision)
     dataset, train_set, val_set = prepare_data(config, tokenizer)
     max_steps = _max_steps(config, train_set.lengths, accelerator.num_processes)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=config.warmup_steps,
                               num_training_steps=max_steps)
-    state = TrainState(max_steps=max_steps)
-    resume_from = checkpoints.latest_checkpoint(paths.checkpoints)
+    state = TrainState(max_steps=max_steps, precision=precision)
     if resume_from is not None:
         state = checkpoints.load_checkpoint(resume_from, peft_model, optimizer, scheduler)
-        state.max_steps = max_steps
+        state.max_steps, state.precision = max_steps, precision
     model, optimizer = accelerator.prepare(peft_model, optimizer)
     model.train()
     return _Run(paths, config, accelerator, model, tokenizer, optimizer, scheduler, dataset, train_set, val_set,
-                state, resume_from is not None, job_id, on_record)
+                state, resume_from is not None, job_id, on_record, precision, reason)
 
 
 def _announce(run: _Run) -> None:
@@ -283,7 +300,8 @@ def _announce(run: _Run) -> None:
     print(f"{'resuming at step ' + str(run.state.step) if run.resumed else 'starting'}: {len(run.train_set.items)} "
           f"train / {len(run.val_set.items)} validation rows, {run.state.max_steps} steps, "
           f"{run.accelerator.num_processes} process(es), {torch.get_num_threads()} CPU thread(s) each"
-          + (f", rows packed into sequences of {run.pack_to} tokens" if run.pack_to else ""), flush=True)
+          + (f", rows packed into sequences of {run.pack_to} tokens" if run.pack_to else "")
+          + f", precision {run.precision} ({run.precision_reason})", flush=True)
 
 
 def _optimizer_step(run: _Run, batches: list[list[int]]) -> list[list[int]]:
@@ -341,7 +359,7 @@ def _validate(run: _Run) -> bool:
     early = False
     if run.main:
         run.val_loss = validation_loss(run.accelerator.unwrap_model(run.model), run.val_set, config.batch_size * 2,
-                                       run.accelerator.device)
+                                       run.accelerator.device, run.precision)
         improved = state.best_val_loss is None or run.val_loss < state.best_val_loss - 1e-4
         state.best_val_loss = run.val_loss if improved else state.best_val_loss
         state.evals_without_improvement = 0 if improved else state.evals_without_improvement + 1
@@ -376,7 +394,8 @@ def _finish(run: _Run, status: str, message: str) -> TrainResult:
                                       run.job_id, run.dataset,
                                       {"steps": state.step, "train_loss": run.last_loss, "val_loss": run.val_loss,
                                        "best_val_loss": state.best_val_loss, "tokens_per_s": run.speed,
-                                       "train_seconds": state.seconds, "tokens": state.tokens})
+                                       "train_seconds": state.seconds, "tokens": state.tokens,
+                                       "precision": run.precision})
     run.accelerator.wait_for_everyone()
     return TrainResult(status, state.step, run.last_loss, run.val_loss, run.speed, adapter_path, message)
 
