@@ -116,13 +116,13 @@ class LayerReduction:
         if low < high:
             keysum = p[:, low - start:high - start] @ self.key_blocks[:keys]    # (H, B', S): keys summed per block
             self.overview_sum.index_add_(1, self.row_block[low:high], keysum.cpu())
-        if self.maps is not None:
-            self.maps[:, start:end, :keys] = p.cpu().numpy()                     # cast to float16 in place
+        if self.maps is not None:  # torch casts to float16 in place, vectorised (numpy's cast is ~10x slower)
+            torch.from_numpy(self.maps)[:, start:end, :keys].copy_(p)
         for i, token in enumerate(self.focus):
             if start <= token < end:
-                self.focus_rows[:, i, :keys] = p[:, token - start].cpu().numpy()
+                torch.from_numpy(self.focus_rows)[:, i, :keys].copy_(p[:, token - start])
             if token < keys:
-                self.focus_columns[:, start:end, i] = p[:, :, token].cpu().numpy()
+                torch.from_numpy(self.focus_columns)[:, start:end, i].copy_(p[:, :, token])
         if self.with_statistics:
             self._statistics(start, p, logp)
             self.received[:, :keys] += p.sum(1).double().cpu()
