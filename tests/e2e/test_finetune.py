@@ -4,6 +4,7 @@ import shutil
 import time
 
 from harness import ROOT, screenshot, wait_idle
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 
 def set_number(page, label: str, value, in_form: bool = False) -> None:
@@ -51,7 +52,10 @@ def test_upload_validation_then_live_job_curve(page, app_url, tmp_path):
     for _ in range(10):  # the panel re-renders every 2 s; a click can land on a button being replaced
         if page.get_by_text("Stopping: the job").count() or page.get_by_text("stopped at step").count():
             break
-        page.get_by_role("button", name="Stop").click(timeout=10_000)
+        try:
+            page.get_by_role("button", name="Stop").click(timeout=10_000)
+        except PlaywrightTimeoutError:  # the "Stopping" notice of an earlier click covered the button meanwhile
+            pass
         time.sleep(2)
     page.get_by_text("Stopping: the job").or_(
         page.locator('[data-testid="stAlert"]').get_by_text("stopped at step")).first.wait_for(timeout=30_000)
