@@ -43,3 +43,12 @@ def test_threads_use_every_core_unless_other_processes_keep_them_busy(monkeypatc
     finally:
         torch.set_num_threads(before)
 
+
+
+def test_training_curves_tick_whole_steps_on_a_short_run():
+    from workbench.finetune.figures import training_curves
+
+    short = training_curves([{"kind": "train", "step": s, "loss": 1.0 / s, "lr": 1e-4} for s in (1, 2)])
+    assert short.layout.xaxis.dtick == 1           # two steps: ticks 1 and 2, not 1.2, 1.4, ...
+    long = training_curves([{"kind": "train", "step": s, "loss": 1.0 / s, "lr": 1e-4} for s in range(1, 41)])
+    assert long.layout.xaxis.dtick is None

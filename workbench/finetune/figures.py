@@ -20,7 +20,8 @@ def training_curves(metrics: list[dict], title: str = "") -> go.Figure:
     fig.update_layout(title={"text": title, "y": 0.98} if title else None, height=380,
                       margin={"l": 10, "r": 10, "t": 70 if title else 30, "b": 10},
                       legend={"orientation": "h", "y": 1.0, "yanchor": "bottom"}, hovermode="x unified")
-    fig.update_xaxes(title_text="step")
+    last = max((m["step"] for m in train + evals), default=0)
+    fig.update_xaxes(title_text="step", dtick=1 if last <= 10 else None)  # steps are whole: no 1.2, 1.4 ticks
     fig.update_yaxes(title_text="loss", secondary_y=False, rangemode="tozero")
     fig.update_yaxes(title_text="learning rate", secondary_y=True, showgrid=False, rangemode="tozero",
                      tickformat=".1e")  # 5.4e-04, not 0.000537
