@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import pages as ui
+from pages.parts import finetune_controls
 from workbench import notebook_export, snippets, workspace
 from workbench.errors import WorkbenchError
 from workbench.finetune import config, data, form, jobs, panels, preview
@@ -157,36 +158,11 @@ def job_view() -> None:
         (st.error if notice[0] == "error" else st.info)(notice[1])
     if metrics:
         ui.chart(plots.training_curves(metrics, f"{row['adapter']} ({job_id})"), key="ft_curve")
-    job_controls(job_id, row)
+    finetune_controls.job_controls(job_id, row)
     ui.notebook_download(lambda: notebook_export.finetune_job_notebook(row, metrics), f"finetune-{job_id}.ipynb",
                          "ft_job_ipynb")  # the job as a notebook that trains it again
     with st.expander("Log"):
         st.code(jobs.log_tail(job_id) or "(empty)", language=None)
-
-
-def job_controls(job_id: str, row: dict) -> None:
-    """Stop, Resume, Continue and Delete as the job's status allows; a finished job's next steps."""
-    offers = panels.job_controls(row, stop_requested=jobs.run_paths(job_id).stop_request.exists(),
-                                 registered={a.name for a in adapters.list_adapters()})
-    c = st.columns([1, 1, 2])
-    if offers.stopping:
-        c[0].caption("Stopping: the job finishes its step and writes a checkpoint…")
-    if offers.stop and c[0].button("Stop", key="ft_stop", type="primary"):
-        jobs.stop(job_id)
-        st.rerun(scope="fragment")
-    if offers.resume and c[0].button("Resume", key="ft_resume"):
-        jobs.resume(job_id)
-        st.rerun(scope="fragment")
-    if offers.continue_more:
-        more = c[1].number_input("More steps", 1, 100_000, 50, persist_state="session", key="ft_more")
-        if c[2].button("Continue for more steps", key="ft_continue"):
-            jobs.continue_run(job_id, int(more))
-            st.rerun(scope="fragment")
-    if offers.next_steps:  # the pages that judge the adapter, opened with it preselected
-        for col, (file, label, preset, key, tip) in zip(st.columns(3), panels.next_steps(row["adapter"])):
-            ui.open_page(file, label, preset, key=key, where=col, help_text=tip)
-    if offers.delete and st.button("Delete job", key="ft_job_delete"):
-        ui.ask_delete("ft_job", (job_id, row["adapter"]))
 
 
 st.session_state["ft_registry"] = adapters.registry_stamp()  # what this full run shows; the jobs poll compares
