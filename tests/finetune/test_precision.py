@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
 
 from tests.finetune.test_packing import _items
 from tests.finetune.test_train import small_file, start_run
@@ -82,6 +83,8 @@ def test_an_auto_run_trains_in_bf16_records_it_and_resumes_in_it(tmp_path, smoll
     assert losses[-1] < losses[0], losses
     meta = json.loads((run / "adapter" / "workbench_adapter.json").read_text())
     assert meta["metrics"]["precision"] == "bf16" and meta["config"]["precision"] == "auto"
+    with safe_open(str(run / "adapter" / "adapter_model.safetensors"), "pt") as f:  # LoRA trains in float32
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
 
     monkeypatch.setattr(run_config, "cpu_bf16_flags", lambda: [])
     stored = LoraRunConfig.load(run / "config.json")
@@ -98,3 +101,13 @@ def test_the_cli_takes_precision_and_names_it_when_wrong(tmp_path, capsys):
     code = cli.main(["finetune", "smollm2-135m-instruct", str(data_file), "--out", str(tmp_path / "run"),
                      "--precision", "fp16"])
     assert code == 2 and "`precision` must be one of" in capsys.readouterr().err
+
+
+def test_a_bf16_run_stores_the_frozen_base_in_bf16_and_trains_lora_in_float32():
+    """bf16 on CPU as on CUDA: no per-step casts of the frozen weights; AdamW updates stay float32."""
+    model, _ = train.build_model(LoraRunConfig(), torch.device("cpu"), [], "bf16")
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    trained = {p.dtype for p in model.parameters() if p.requires_grad}
+    assert frozen == {torch.bfloat16} and trained == {torch.float32}
+    model, _ = train.build_model(LoraRunConfig(), torch.device("cpu"), [], "fp32")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}

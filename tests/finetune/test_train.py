@@ -75,7 +75,7 @@ def test_classification_lora_saves_the_classifier_head(tmp_path):
     path = small_file(tmp_path, "demo_sentiment_train.jsonl", 64)
     result = start_run(tmp_path, model="minilm-l6", task="classification", data=str(path), max_steps=8,
                        batch_size=8, learning_rate=3e-3, warmup_steps=0, validation_fraction=0.25, eval_every=8,
-                       cpu_threads=1)
+                       cpu_threads=1, precision="fp32")  # bf16 would store the base in bfloat16: not a fp32 reload
     adapter_dir = tmp_path / "run" / "adapter"
     assert result.status == "done" and result.val_loss is not None
     with safe_open(str(adapter_dir / "adapter_model.safetensors"), "pt") as f:

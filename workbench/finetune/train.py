@@ -104,9 +104,10 @@ def causal_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1
     keep = targets != data.IGNORE_INDEX
     head = base.get_output_embeddings()
-    with torch.autocast(hidden.device.type, enabled=False):  # the few target logits and the loss in the head's dtype
-        logits = head(hidden[:, :-1][keep].to(head.weight.dtype))  # (N, V)
-    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+    with torch.autocast(hidden.device.type, enabled=False):  # the few target logits and the loss in float32
+        logits = torch.nn.functional.linear(hidden[:, :-1][keep].float(), head.weight.float(),
+                                            None if head.bias is None else head.bias.float())  # (N, V)
+    return torch.nn.functional.cross_entropy(logits, targets[keep])
 
 
 def autocast(device: torch.device, precision: str):
@@ -132,9 +133,10 @@ def prepare_data(config: LoraRunConfig, tokenizer) -> tuple[data.Dataset, _Examp
 
 
 def build_model(config: LoraRunConfig, device: torch.device, labels: list[str], precision: str = "fp32"):
-    """A fresh base model (never the app's shared one) wrapped with LoRA; returns (peft_model, tokenizer). The frozen
-    base is float32, except on CUDA in bf16 where it is stored in bfloat16 (half the memory, as autocast computes
-    in bfloat16 anyway); PEFT keeps the LoRA weights in float32."""
+    """A fresh base model (never the app's shared one) wrapped with LoRA; returns (peft_model, tokenizer). In bf16
+    the frozen base is stored in bfloat16, on CPU as on CUDA: autocast would compute in bfloat16 anyway, and this
+    saves casting every weight and activation at every step (half the memory traffic); else float32. Whatever
+    trains (LoRA weights, a classification head) is float32, so AdamW's updates are not rounded to bfloat16."""
     import transformers
     from peft import LoraConfig, get_peft_model
 
@@ -142,7 +144,7 @@ def build_model(config: LoraRunConfig, device: torch.device, labels: list[str], 
     source = locate(spec)
     check_weights_format(source, spec)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, **hub_rules(spec))
-    dtype = torch.bfloat16 if device.type == "cuda" and precision == "bf16" else torch.float32
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     kwargs: dict = {"dtype": dtype, **hub_rules(spec), **weight_rules(spec)}
     if config.quantize_4bit:
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
@@ -162,7 +164,11 @@ def build_model(config: LoraRunConfig, device: torch.device, labels: list[str], 
         task_type="SEQ_CLS" if config.task == "classification" else "CAUSAL_LM",
         modules_to_save=["classifier"] if config.task == "classification" else None)
     torch.manual_seed(config.seed)  # LoRA init
-    return get_peft_model(model, lora), tokenizer
+    peft_model = get_peft_model(model, lora)
+    for param in peft_model.parameters():
+        if param.requires_grad:
+            param.data = param.data.float()
+    return peft_model, tokenizer
 
 
 @torch.no_grad()
@@ -279,7 +285,8 @@ def _set_up(run_dir: Path, job_id: str | None, on_record: RecordCallback | None)
     dataset, train_set, val_set = prepare_data(config, tokenizer)
     max_steps = _max_steps(config, train_set.lengths, accelerator.num_processes)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  fused=True)  # one kernel for all LoRA weights (as Trainer's default)
     scheduler = get_scheduler(config.schedule, optimizer, num_warmup_steps=config.warmup_steps,
                               num_training_steps=max_steps)
     state = TrainState(max_steps=max_steps, precision=precision)
