@@ -1,7 +1,9 @@
 """Training tokens/s of our LoRA loop (unpacked, packed, packed in bf16) against plain HF `Trainer` + PEFT in
-float32 (what a user gets by default) and with `bf16=True` (bfloat16 autocast, like for like): same data, LoRA
-config, schedule and threads, in one run, interleaved (each candidate once per round, Trainer first); each ratio is
-the median over rounds. Flags the run invalid when the load average at start is 0.5 or more; ends with one JSON line.
+float32 (what a user gets by default) and in bf16 as a user sets it up (base loaded in bfloat16, `bf16=True`
+autocast; like for like with our bf16, which stores the frozen base in bfloat16 too): same data, LoRA config,
+schedule, fused AdamW and threads, in one run, interleaved (each candidate once per round, Trainer first); each
+ratio is the median over rounds. Flags the run invalid when the load average at start is 0.5 or more; ends with
+one JSON line.
 
 `python -m bench finetune` (env BENCH_FT_STEPS, default 20; BENCH_FT_ROUNDS, default 3). Tokens are non-padding
 tokens; time is the sum of optimizer-step times (model loading, tokenising and saving excluded on both sides).
@@ -45,8 +47,8 @@ def ours(steps: int, grouping: bool, packing: bool = False, precision: str = "fp
 
 
 def hf_trainer(steps: int, bf16: bool = False) -> tuple[float, float]:
-    """(tokens, seconds) of transformers.Trainer + PEFT on the same rows, LoRA config and schedule; `bf16` is
-    TrainingArguments' bf16 (bfloat16 autocast on CPU too, float32 weights)."""
+    """(tokens, seconds) of transformers.Trainer + PEFT on the same rows, LoRA config and schedule; `bf16` loads the
+    base in bfloat16 and sets TrainingArguments' bf16 (autocast, on CPU too); PEFT keeps LoRA in float32."""
     import transformers
     from peft import LoraConfig, get_peft_model
 
@@ -59,7 +61,7 @@ def hf_trainer(steps: int, bf16: bool = False) -> tuple[float, float]:
     ds = data.read_dataset(DATA, tok, config.max_length, task="causal")
     train_idx, _ = data.split_indices(len(ds.rows), 0.0, config.seed)
     rows = [data.tokenize_row(ds.format, ds.rows[i], tok) for i in train_idx]
-    model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16 if bf16 else torch.float32)
     torch.manual_seed(config.seed)
     model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                                              target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
