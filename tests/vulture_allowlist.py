@@ -8,6 +8,7 @@ torch_threads_restored  # autouse fixture (tests/conftest.py)
 workspace_with_adapter  # fixture, requested by parameter name
 workspace_home_module  # fixture, requested by parameter name
 on_step_begin  # transformers TrainerCallback hook (bench/finetune.py)
+on_train_begin  # transformers TrainerCallback hook (bench/finetune.py)
 on_step_end  # transformers TrainerCallback hook
 hf_quantizer  # set to None so save_pretrained accepts a GGUF-loaded model
 row_factory  # sqlite3.Connection attribute
