@@ -4,8 +4,8 @@ autocast; like for like with our bf16, which stores the frozen base in bfloat16 
 schedule, fused AdamW and threads, in one process.
 
 Interleaved step by step: every candidate is built once, then each runs one optimizer step in turn (Trainer,
-Trainer bf16, ours, ...), so a slow minute of the machine hits all of them alike. Trainer runs its own `train()`
-in a thread that a callback holds after every step until it is its turn again (never two candidates at once).
+Trainer bf16, ours, ...), so a slow minute of the machine hits all of them alike. Each candidate runs in a thread of
+its own, held after every step until it is its turn again (Trainer's own `train()`, held by a callback).
 After WARMUP steps each, a round is `BENCH_FT_STEPS` steps of every candidate; a candidate's tokens/s in a round
 is its tokens over its step seconds, and each ratio is the median over rounds. Flags the run invalid when the load
 average at start is 0.5 or more; ends with one JSON line.
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "demo_dates_train.jsonl"
 WARMUP = 2  # steps of every candidate before the rounds: first-step allocations and kernel set-up
 STEP_TIMEOUT_S = 900
+PAUSE_S = 0.25  # idle time before each step (not timed)
 
 
 def _config(steps: int, grouping: bool, packing: bool = False, precision: str = "fp32"):
@@ -42,41 +43,79 @@ def _config(steps: int, grouping: bool, packing: bool = False, precision: str = 
                          precision=precision, cpu_threads=torch.get_num_threads())
 
 
-class Ours:
-    """Our loop one optimizer step at a time: the step of `train.train`, without its logging and checkpoints."""
+class _Turns:
+    """A candidate in a thread of its own that runs one optimizer step each time it is let go and is held between
+    steps. Every candidate alike has its own thread (so its own OpenMP thread team), never two run at once, and
+    each step starts PAUSE_S after the previous one ended (the last team's spinning workers have gone to sleep)."""
 
-    def __init__(self, steps: int, packing: bool = False, precision: str = "fp32") -> None:
-        from workbench.finetune import train
-
-        self._train = train
-        run_dir = Path(tempfile.mkdtemp(prefix="bench-ft-"))
-        (run_dir / "config.json").write_text(_config(steps, True, packing, precision).to_json())
-        self.run = train._set_up(run_dir, None, None)
-        self.batches = self.run.plan(0)
-
-    def step(self) -> tuple[int, float]:
-        state = self.run.state
-        tokens, seconds = state.tokens, state.seconds
-        self.batches = self._train._optimizer_step(self.run, self.batches)
-        return state.tokens - tokens, state.seconds - seconds
-
-    def close(self) -> None:
-        pass
-
-
-class HFTrainer:
-    """transformers.Trainer + PEFT on the same rows, LoRA config and schedule, its `train()` in a thread held by a
-    callback after every step; `bf16` loads the base in bfloat16 and sets TrainingArguments' bf16 (autocast)."""
-
-    def __init__(self, steps: int, bf16: bool = False) -> None:
+    def __init__(self) -> None:
         self.go, self.done = threading.Semaphore(0), threading.Semaphore(0)
         self.last: tuple[int, float] = (0, 0.0)
         self.error: BaseException | None = None
-        self.counted = {"tokens": 0}  # tokens of the batches the model ran (a collate count includes prefetched ones)
-        trainer = self._trainer(steps, bf16)
-        self.thread = threading.Thread(target=self._train, args=(trainer,), daemon=True)
+        self.thread: threading.Thread | None = None
+
+    def _start(self, target, *args) -> None:
+        self.thread = threading.Thread(target=self._guarded, args=(target, *args), daemon=True)
         self.thread.start()
         self._wait()  # set-up done, held before its first step
+
+    def _guarded(self, target, *args) -> None:
+        try:
+            target(*args)
+        except BaseException as err:  # noqa: BLE001 - handed to the main thread, which raises it
+            self.error = err
+        self.done.release()
+
+    def _wait(self) -> None:
+        if not self.done.acquire(timeout=STEP_TIMEOUT_S) or self.error is not None:
+            raise RuntimeError(f"the candidate did not finish its step: {self.error!r}")
+
+    def _hold(self) -> None:
+        """Called by the candidate's thread after set-up and after each step."""
+        self.done.release()
+        self.go.acquire()
+
+    def step(self) -> tuple[int, float]:
+        time.sleep(PAUSE_S)
+        self.go.release()
+        self._wait()
+        return self.last
+
+    def close(self) -> None:
+        self.go.release()  # let the thread run to its end
+        self.thread.join(timeout=STEP_TIMEOUT_S)
+
+
+class Ours(_Turns):
+    """Our loop one optimizer step at a time: the step of `train.train`, without its logging and checkpoints."""
+
+    def __init__(self, steps: int, packing: bool = False, precision: str = "fp32") -> None:
+        super().__init__()
+        self._start(self._train, steps, packing, precision)
+
+    def _train(self, steps: int, packing: bool, precision: str) -> None:
+        from workbench.finetune import train
+
+        run_dir = Path(tempfile.mkdtemp(prefix="bench-ft-"))
+        (run_dir / "config.json").write_text(_config(steps, True, packing, precision).to_json())
+        run = train._set_up(run_dir, None, None)
+        batches = run.plan(0)
+        self._hold()
+        while run.state.step < run.state.max_steps:
+            tokens, seconds = run.state.tokens, run.state.seconds
+            batches = train._optimizer_step(run, batches)
+            self.last = (run.state.tokens - tokens, run.state.seconds - seconds)
+            self._hold()
+
+
+class HFTrainer(_Turns):
+    """transformers.Trainer + PEFT on the same rows, LoRA config and schedule, its `train()` held by a callback after
+    every step; `bf16` loads the base in bfloat16 and sets TrainingArguments' bf16 (autocast)."""
+
+    def __init__(self, steps: int, bf16: bool = False) -> None:
+        super().__init__()
+        self.counted = {"tokens": 0}  # tokens of the batches the model ran (a collate count includes prefetched ones)
+        self._start(lambda: self._trainer(steps, bf16).train())
 
     def _trainer(self, steps: int, bf16: bool):
         import transformers
@@ -117,38 +156,16 @@ class HFTrainer:
 
         class Gate(transformers.TrainerCallback):
             def on_train_begin(self, *_a, **_k):
-                outer.done.release()
-                outer.go.acquire()
+                outer._hold()
 
             def on_step_begin(self, *_a, **_k):
                 mark.update(tokens=outer.counted["tokens"], start=time.perf_counter())
 
             def on_step_end(self, *_a, **_k):
                 outer.last = (outer.counted["tokens"] - mark["tokens"], time.perf_counter() - mark["start"])
-                outer.done.release()
-                outer.go.acquire()
+                outer._hold()
 
         return Gate()
-
-    def _train(self, trainer) -> None:
-        try:
-            trainer.train()
-        except BaseException as err:  # noqa: BLE001 - handed to the main thread, which raises it
-            self.error = err
-        self.done.release()
-
-    def _wait(self) -> None:
-        if not self.done.acquire(timeout=STEP_TIMEOUT_S) or self.error is not None:
-            raise RuntimeError(f"Trainer did not finish its step: {self.error!r}")
-
-    def step(self) -> tuple[int, float]:
-        self.go.release()
-        self._wait()
-        return self.last
-
-    def close(self) -> None:
-        self.go.release()  # let train() finish and its thread end
-        self.thread.join(timeout=STEP_TIMEOUT_S)
 
 
 CANDIDATES = {  # name -> builder(steps); run in this order in every step of every round, the Trainers first
