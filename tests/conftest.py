@@ -1,7 +1,6 @@
 """Shared fixtures: offline hub, a throwaway workspace, the real embedded models loaded once per session, and a
 real OpenAI-compatible server (`transformers serve`) on a free loopback port serving the embedded SmolLM2."""
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -76,46 +75,11 @@ def workspace_with_adapter(smollm2, tmp_path_factory):
         yield os.environ["WORKBENCH_HOME"]
 
 
-@pytest.fixture(scope="session")
-def chromium_session():
-    """One Playwright and one headless Chromium per worker, started by the first test that needs a browser; yields
-    (browser, Playwright's event loop). Tests get it through `browser`."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.harness import CHROMIUM, CHROMIUM_FLAGS
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: run `make browser` (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        loop = asyncio.get_running_loop()
-        yield b, loop
-        asyncio._set_running_loop(loop)  # hidden by `browser` after the last test that used it
-        b.close()
-
-
-@pytest.fixture
-def browser(chromium_session):
-    """The worker's Chromium for one test. Between calls, Playwright's sync API leaves its event loop marked as
-    running in this thread (playwright/_impl/_greenlets.py `wait_for_future`); hidden after the test, so that later
-    tests in the worker (nbclient, AppTest, another sync Playwright) see no running loop, and shown again before."""
-    b, loop = chromium_session
-    asyncio._set_running_loop(loop)
-    try:
-        yield b
-    finally:
-        asyncio._set_running_loop(None)
-
-
-BROWSER_TESTS = ("tests/e2e/", "tests/notebooks/test_render.py", "tests/notebooks/test_jupyterlab.py")
-
-
 def pytest_collection_modifyitems(items):
-    """Browser tests first. xdist hands the first tests of the queue to one worker in a chunk (`load`: about a
-    quarter of a worker's share), so that worker runs the browser tests, which mostly wait on the app server, while
-    the other runs the CPU-bound core tests; at the end both take the rest. (One Playwright per worker, `browser`,
-    lets a browser test and a notebook or AppTest test run in any order in one worker.)"""
-    items.sort(key=lambda item: not item.nodeid.startswith(BROWSER_TESTS))
+    """Browser tests last: a failure in core tests shows first, and the session browser of tests/e2e must not be
+    alive while notebook tests start their own Playwright (a second sync Playwright in one worker fails with
+    "using Playwright Sync API inside the asyncio loop"; tried slowest-first, it broke 9 notebook render tests)."""
+    items.sort(key=lambda item: "/e2e/" in str(item.fspath))
 
 
 @pytest.fixture

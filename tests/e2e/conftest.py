@@ -1,5 +1,4 @@
-"""End-to-end harness: `streamlit run app.py` on a free loopback port, driven by Debian's chromium (the worker's
-shared `browser`, tests/conftest.py)."""
+"""End-to-end harness: `streamlit run app.py` on a free loopback port, driven by Debian's chromium."""
 
 import sys
 from pathlib import Path
@@ -7,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # e2e tests import `harness` by name
-from harness import screenshot, serve
+from harness import CHROMIUM, CHROMIUM_FLAGS, screenshot, serve
 
 
 def pytest_collection_modifyitems(items):
@@ -34,6 +33,18 @@ def app_url(tmp_path_factory):
     """One app server for the whole e2e session, on its own empty workspace."""
     with serve(tmp_path_factory.mktemp("e2e-home"), "streamlit") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is missing: run `make browser` (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import block_off_machine
+from tests.e2e.harness import CHROMIUM, CHROMIUM_FLAGS, block_off_machine
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "notebook-test"
@@ -58,10 +58,12 @@ def _code_prompts(page) -> list[str]:
 
 
 @pytest.mark.slow
-def test_attention_tutorial_runs_in_jupyterlab_offline_with_every_figure_drawn(lab_url, browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        page = context.new_page()
+def test_attention_tutorial_runs_in_jupyterlab_offline_with_every_figure_drawn(lab_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         blocked = block_off_machine(page)
         page.goto(f"{lab_url}/lab/tree/attention.ipynb?reset&token={TOKEN}")
         # the kernel is ready when the status bar says so (the execution indicator reads "idle" while it is
@@ -85,8 +87,7 @@ def test_attention_tutorial_runs_in_jupyterlab_offline_with_every_figure_drawn(l
         plots = page.locator(".jp-OutputArea .js-plotly-plot").count()
         svgs = page.locator(".jp-OutputArea .js-plotly-plot svg.main-svg").count()
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
-    finally:
-        context.close()
+        browser.close()
     assert done, f"the cells did not all run: {prompts}"
     assert errors == 0 and plots == 3 and svgs >= 3 * 2
     assert not blocked

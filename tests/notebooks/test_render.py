@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.e2e.harness import block_off_machine
+from tests.e2e.harness import CHROMIUM, CHROMIUM_FLAGS, block_off_machine
 from workbench import results
 
 NAMES = ["attention", "attention_row", "generate", "decoding_step", "grid", "evaluate", "compare_shift",
@@ -10,13 +10,16 @@ NAMES = ["attention", "attention_row", "generate", "decoding_step", "grid", "eva
 FILES = ("file:", "http://localhost")  # the repr is opened from a file
 
 
-@pytest.fixture
-def offline_page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    blocked = block_off_machine(page, also=FILES)
-    yield page, blocked
-    context.close()
+@pytest.fixture(scope="module")
+def offline_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page()
+        blocked = block_off_machine(page, also=FILES)
+        yield page, blocked
+        browser.close()
 
 
 @pytest.mark.parametrize("name", NAMES)
